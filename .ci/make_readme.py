@@ -2,8 +2,8 @@
 """Write README.md from nbs/index.ipynb without Quarto (nbdev_readme needs it).
 
 Markdown cells are copied; code cells not marked `#| hide` become ```python blocks followed by
-their text output; image links `images/...` are rewritten to `nbs/images/...` so they work on
-GitHub and PyPI. `--check` exits 1 when README.md differs from what would be written.
+their text output; image links `images/...` and notebook links `NN_name.ipynb` are rewritten to
+`nbs/...` so they work on GitHub and PyPI. `--check` exits 1 when README.md differs from what would be written.
 """
 import json, re, sys
 from pathlib import Path
@@ -31,6 +31,7 @@ def readme_text(nb_path=root/'nbs'/'index.ipynb'):
         if cell['cell_type'] == 'markdown':
             src = re.sub(r'\]\((images/)', r'](nbs/\1', src)
             src = re.sub(r'src="(images/)', r'src="nbs/\1', src)
+            src = re.sub(r'\]\(([\w-]+\.ipynb)\)', r'](nbs/\1)', src)
             parts.append(src.strip())
         elif cell['cell_type'] == 'code':
             direc = ' '.join(_directives(src))

@@ -19,6 +19,7 @@ def run_nb(fn, force_flags=()):
     def _skip(cell):
         if cell.cell_type != 'code': return True
         direc = extract_directives(cell, remove=False)
+        if direc.get('eval:', [''])[0].lower() == 'false': return True   # as nbdev's test runner and docs do
         return bool(skip & set(direc))
     os.environ['IN_TEST'] = '1'
     t0 = time.time()

@@ -73,7 +73,8 @@ def inpainting_prompt(prompt, # a string, a `SceneDescription`, or None
     if isinstance(prompt, SceneDescription):
         text = prompt.prompt
         if not prompt.nearby_entities:
-            logger.warning(f"the scene description lists no nearby entities (source={prompt.source!r}); inpainting with {text!r}")
+            # expected with the fixed prompts (no MLLM): say it quietly; from an MLLM it is worth a warning
+            (logger.info if prompt.source == 'fixed' else logger.warning)(f"the scene description lists no nearby entities (source={prompt.source!r}); inpainting with {text!r}")
         return text
     if isinstance(prompt, str): return prompt.strip()
     raise TypeError(f"prompt must be a string, a SceneDescription or None, got {type(prompt).__name__}")

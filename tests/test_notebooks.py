@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 import pytest
 from nbdev.config import get_config
-from nbdev.test import test_nb
+from nbdev.test import test_nb as run_notebook_test
 
 ROOT = Path(__file__).resolve().parent.parent
 NBS = sorted(p for p in (ROOT/'nbs').glob('*.ipynb') if not p.name.startswith('_'))
@@ -16,5 +16,5 @@ def test_notebook(nb, capsys):
     os.chdir(ROOT)
     flags = get_config().tst_flags.split()
     force = os.environ.get('DREAMJOURNEY_TEST_FLAGS', '').split()
-    ok, secs = test_nb(nb, skip_flags=flags, force_flags=force, basepath=ROOT)
+    ok, secs = run_notebook_test(nb, skip_flags=flags, force_flags=force, basepath=ROOT)
     assert ok, f'{nb.name} failed (traceback above)'
