@@ -47,3 +47,8 @@ def test_docs_source_processes(tmp_path):
     procd = {p.name for p in (tmp_path/'_proc').glob('*.ipynb')}
     want = {p.name for p in (ROOT/'nbs').glob('*.ipynb') if not p.name.startswith('_')}
     assert want <= procd, want - procd
+
+def test_no_notebook_exports_while_tested():
+    "A notebook that calls nbdev_export() would rewrite dreamjourney/ while other tests read it."
+    for nb in (ROOT/'nbs').glob('*.ipynb'):
+        assert 'nbdev_export()' not in nb.read_text(encoding='utf-8'), f'{nb.name} calls nbdev_export(): remove that cell'
