@@ -18,12 +18,11 @@ on the cheap schedule (25 steps, guidance in the first 20, 7 renoise rounds in s
 (`image_to_video` from the last view, 17 frames, 25 steps, no guidance; the tiny Wan is first-last-frame and needs
 an end frame, so its Stage II gets the start image again as `last_image`). NFE counts one classifier-free-guidance pair
 as one call (the backends' own counter); `NFE authors` is what the same mode costs on the authors' schedule
-(`GuidanceSettings.expected_nfe`). `dps` uses λ = 0.25 (`--dps-weight`; the ablation's value): at GuidanceSettings'
-default λ = 1 CogVideoX in pixel space diverges to NaN by step 17 (λ does not change the cost). Wall time is the whole call (prior encoding with TELEA hole filling, sampling,
+(`GuidanceSettings.expected_nfe`). `dps` uses λ = 0.25 (`--dps-weight`; the ablation's value; λ does not change
+the cost, and pixel-space dps counts Eq. 11's sum per latent element, so λ means the same in both spaces). Wall time is the whole call (prior encoding with TELEA hole filling, sampling,
 decoding), median over repeats after one warm-up run per backend and space. "Per frame": per *output* frame
 (9 for Stage I, the padding removed; 17 for Stage II). `× plain`: wall time over plain sampling in the same space;
-`× plain lat`: over plain sampling in latent space (the real no-guidance cost: in pixel space even the plain steps
-decode x̂0, for the sampler's loss log). PSNR: `dreamjourney.metrics.masked_psnr` of the sample against the prior video
+`× plain lat`: over plain sampling in latent space (the real no-guidance cost). PSNR: `dreamjourney.metrics.masked_psnr` of the sample against the prior video
 on visible pixels (random weights: only the differences between rows mean anything; NaN: the sample diverged).
 
 Table 2, per backend, latent space, jacobian-free (the authors' mode): the authors' schedule (`GuidanceSettings()`:
@@ -60,7 +59,7 @@ def main():
     p.add_argument('--seeds', type=int, default=1, help='seeds per schedule in Table 2 (PSNR averaged, time median)')
     p.add_argument('--quick', action='store_true', help='1 repeat, 1 seed')
     p.add_argument('--backends', default=','.join(KINDS), help=f'comma-separated subset of {",".join(KINDS)}')
-    p.add_argument('--dps-weight', type=float, default=0.25, help="λ of 'dps' (default 0.25, the ablation's; GuidanceSettings' 1.0 diverges on CogVideoX in pixel space)")
+    p.add_argument('--dps-weight', type=float, default=0.25, help="λ of 'dps' (default 0.25, the ablation's)")
     p.add_argument('--size', type=int, default=16, help='frame height and width (the tiny CogVideoX runs only at 16)')
     p.add_argument('--frames', type=int, default=9, help='prior video frames (sampled: frames + 8; keep frames + 8 = 8k+1 for CogVideoX)')
     a = p.parse_args()

@@ -18,8 +18,11 @@ authors' (focal 500 at 512x512) moved back and turned, as a Stage I path does. E
 * o3d project    Open3D's tensor `PointCloud.project_to_rgbd_image`: a one-pixel z-buffered projection,
                  no splats and no mask (shown for completeness; it is not a renderer)
 
-Peak memory is the process's peak resident set size minus its size just before rendering (CPU), or
-torch.cuda.max_memory_allocated (CUDA). Milliseconds are the median over `--repeat` timed views after warm-up.
+Peak memory is the process's peak resident set size while rendering (the peak is reset just before the timed
+views where Linux allows it) minus its size just before rendering (CPU), or
+torch.cuda.max_memory_allocated (CUDA); for ours on CPU also the peak over the two warm-up calls, which includes the
+scratch buffers the renderer keeps between calls. Milliseconds are the median (and best) over `--repeat` timed views after
+warm-up. On a shared machine, note the load averages printed at the start and end, and repeat the run.
 """
 import argparse, json, os, resource, statistics, subprocess, sys, time
 from pathlib import Path
@@ -28,7 +31,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))   # the checkout
 def rss_mb():
     with open('/proc/self/statm') as f: return int(f.read().split()[1]) * os.sysconf('SC_PAGE_SIZE') / 2**20
 
-def peak_mb(): return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+def reset_peak():
+    "Start a fresh peak-RSS window (Linux: writing 5 to clear_refs resets VmHWM); False where unsupported."
+    try:
+        with open('/proc/self/clear_refs', 'w') as f: f.write('5')
+        return True
+    except OSError: return False
+
+def peak_mb():
+    "Peak resident set size since `reset_peak` (VmHWM), else since the process started (ru_maxrss)."
+    try:
+        with open('/proc/self/status') as f: return next(int(l.split()[1]) for l in f if l.startswith('VmHWM:')) / 1024
+    except (OSError, StopIteration): return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 def make_case(n_points):
     import math, torch
@@ -57,8 +71,10 @@ def worker(engine, n_points, repeat, device):
         poses = pose[None].expand(8, 4, 4).clone() if engine == 'ours-batch' else pose
         if engine == 'ours-batch': poses[:, :3, 3] += torch.linspace(0, 0.3, 8)[:, None] * torch.tensor([0., 0, -1])
         sync = (lambda: torch.cuda.synchronize()) if device == 'cuda' else (lambda: None)
+        base0 = rss_mb(); reset_peak()
         for _ in range(2): render_points(cloud, K, poses, H, W, radius=radius); sync()
-        base = rss_mb()
+        if device == 'cpu': out['first_peak_mb'] = peak_mb() - base0   # includes the renderer's scratch buffers, kept between calls
+        base = rss_mb(); reset_peak()
         if device == 'cuda': torch.cuda.reset_peak_memory_stats()
         for _ in range(repeat):
             t0 = time.perf_counter(); rgb, mask, depth = render_points(cloud, K, poses, H, W, radius=radius); sync()
@@ -86,7 +102,7 @@ def worker(engine, n_points, repeat, device):
             dep = np.asarray(vis.capture_depth_float_buffer(do_render=engine == 'o3d-renderer-2pass'))
             return rgb, dep
         for _ in range(2): one()
-        base = rss_mb()
+        base = rss_mb(); reset_peak()
         for _ in range(repeat):
             t0 = time.perf_counter(); rgb, d = one(); times.append(time.perf_counter() - t0)
         out['peak_mb'] = peak_mb() - base
@@ -98,12 +114,13 @@ def worker(engine, n_points, repeat, device):
         Kt, E = o3c.Tensor(K.double().numpy()), o3c.Tensor(pose_inverse(pose.double()).numpy())
         run = lambda: tp.project_to_rgbd_image(W, H, Kt, E, depth_scale=1.0, depth_max=1e4)
         for _ in range(2): run()
-        base = rss_mb()
+        base = rss_mb(); reset_peak()
         for _ in range(repeat):
             t0 = time.perf_counter(); r = run(); times.append(time.perf_counter() - t0)
         out['peak_mb'] = peak_mb() - base
         d = r.depth.as_tensor().numpy()[..., 0]
     out['ms'] = 1000 * statistics.median(times)
+    out['best_ms'] = 1000 * min(times)
     out['depth_median'] = float(np.median(d[d > 0])) if (d > 0).any() else 0.0
     print(json.dumps(out))
 
@@ -129,8 +146,8 @@ def main():
                     print(f"{e:13s} {dev:4s} {n:>9,d} points: FAILED (rc {r.returncode}): {(r.stderr or r.stdout).strip().splitlines()[-1:]}")
                     continue
                 res = json.loads(line); rows.append(res)
-                cov = f" coverage {res['coverage']:.3f}" if 'coverage' in res else ''
-                print(f"{e:13s} {dev:4s} {res['points']:>9,d} points: {res['ms']:8.1f} ms/view  peak +{res['peak_mb']:7.1f} MB"
+                cov = (f" coverage {res['coverage']:.3f}" if 'coverage' in res else '') + (f" (warm-up peak +{res['first_peak_mb']:.1f} MB)" if 'first_peak_mb' in res else '')
+                print(f"{e:13s} {dev:4s} {res['points']:>9,d} points: {res['ms']:8.1f} ms/view (best {res['best_ms']:7.1f})  peak +{res['peak_mb']:7.1f} MB"
                       f"  median depth {res['depth_median']:.3f}{cov}", flush=True)
     for n in sorted({r['points'] for r in rows}):
         ref = next((r for r in rows if r['points'] == n and r['engine'] == 'o3d-renderer'), None)
@@ -138,5 +155,6 @@ def main():
         ref2 = next((r for r in rows if r['points'] == n and r['engine'] == 'o3d-renderer-2pass'), None)
         if ref and ours: print(f"speed-up vs Open3D renderer, {n:,d} points, CPU: {ref['ms'] / ours['ms']:.1f}x one-pass"
                                + (f", {ref2['ms'] / ours['ms']:.1f}x two-pass" if ref2 else '') + " (target >= 10x)")
+    print(f"# load average at the end {os.getloadavg()[0]:.2f}")
 
 if __name__ == '__main__': main()

@@ -4,7 +4,7 @@
 
 # %% ../nbs/05_guidance.ipynb #1742cf84
 from __future__ import annotations
-import math
+import math, warnings
 from dataclasses import dataclass, field, asdict, replace, fields
 import torch
 from torch import Tensor
@@ -24,6 +24,7 @@ class VideoBackend:
     space:str = 'pixel'            # 'pixel' or 'latent': where x, x̂0 and the guidance live
     parameterization:str = 've'    # 've' x = x0 + σε; 'vp' x = √ᾱ x0 + √(1-ᾱ) ε; 'flow' x = (1-s) x0 + s ε
     batched:bool = False           # True if x may carry a leading batch dimension (several samples in one call)
+    x0_in_sample_space:bool = True # denoise returns x̂0 in the coordinates of x (False: e.g. decoded pixels of a latent model)
     def __init__(self): self.nfe, self.nfe_items, self._levels = 0, 0, None   # subclasses: call super().__init__()
     def __repr__(self): return f"{type(self).__name__}(space={self.space!r}, parameterization={self.parameterization!r}, nfe={self.nfe})"
     def reset_counts(self):
@@ -64,6 +65,9 @@ class VideoBackend:
     def to_video(self, x:Tensor)->Tensor:
         "A clean sample as an F×3×H×W video in [0, 1]."
         raise NotImplementedError
+    def denoise_for_step(self, x:Tensor, i:int)->Tensor:
+        "x̂0 for an unguided step, in a form `step` takes (default: `denoise` without gradient)."
+        with torch.no_grad(): return self.denoise(x, i)
     # --- defaults from the coefficients --------------------------------------------------------------
     def init_noise(self, shape, generator:torch.Generator|None=None, dtype=torch.float32, device=None)->Tensor:
         "Pure noise b_0·ε at level 0."
@@ -263,7 +267,7 @@ class GuidanceSettings:
     steps:int = 25 # sampling steps
     mode:str = 'jacobian_free' # 'jacobian_free' (authors' code), 'dps' (Eq. 11 through the network) or 'none'
     lr:float = 0.025 # jacobian-free step: x_t ← x_t - lr·√(noise_scale)·g/std(g)
-    weight:float = 1.0 # λ of Eq. 11 ('dps'): x_{t-1} = x'_{t-1} - λ∇‖M⊙(V - x̂0)‖² (sum over elements)
+    weight:float = 1.0 # λ of Eq. 11 ('dps'): x_{t-1} = x'_{t-1} - λ∇‖M⊙(V - x̂0)‖² (sum over elements of x; see `guided_step`)
     renoise_rounds:int = 15 # RePaint rounds per step (0: none)
     renoise_until:int|None = 20 # renoise in steps i < renoise_until (None: the guided steps)
     renoise_from:int = 0 # and i ≥ renoise_from (authors' code: 0)
@@ -306,6 +310,14 @@ class GuidanceSettings:
         if not 0 <= self.guide_until <= 1: raise ValueError(f"guide_until (the guided fraction of steps) must lie in [0, 1], got {self.guide_until}")
         if not isinstance(self.pad, int) or self.pad < 0: raise ValueError(f"pad must be an int ≥ 0, got {self.pad!r}")
         return self
+    def check_backend(self, backend):
+        "Raise on settings the backend cannot run (the skip-path shortcut on a model guided outside its sampling space)."
+        if self.mode == 'jacobian_free' and not self.reevaluate and self.guided_steps() > 0 and not getattr(backend, 'x0_in_sample_space', True):
+            raise ValueError(f"jacobian_free with reevaluate=False needs x̂0 in the space of the sample, but {type(backend).__name__} "
+                             f"(space={getattr(backend, 'space', None)!r}) guides in another space (x̂0 decoded by a VAE): the skip-path "
+                             "shortcut would apply a vector-Jacobian product of the decoder as if it were a Jacobian-vector product. "
+                             "Use reevaluate=True (the authors' step) or latent-space guidance")
+        return self
 
 # %% ../nbs/05_guidance.ipynb #8a6ea4ba
 def _reduce_dims(x:Tensor, target:Tensor)->tuple:
@@ -325,6 +337,16 @@ def masked_loss(x0:Tensor, # clean estimate x̂0 (optionally with a leading batc
     if reduction == 'mean': return sq.sum(dims)/m.sum().clamp(min=1)
     raise ValueError(f"reduction must be 'mean' or 'sum', got {reduction!r}")
 
+def _grid_ratio(x:Tensor, target:Tensor)->float:
+    "Elements of one sample of x over elements of the target: Eq. 11's sum counted per element of x (1 when they share a space)."
+    n = x[0].numel() if x.ndim > target.ndim else x.numel()
+    return n/target.numel()
+
+def _log_loss(x0:Tensor, target:Tensor, mask:Tensor)->Tensor:
+    "The masked loss for the log when x̂0 is in the target's space; NaN (per sample) otherwise."
+    if tuple(x0.shape[-target.ndim:]) == tuple(target.shape): return masked_loss(x0, target, mask)
+    return torch.full(x0.shape[:x0.ndim - target.ndim] if x0.ndim > target.ndim else (), float('nan'))
+
 def guided_step(backend:VideoBackend, # the model
                 x:Tensor, # sample at level i
                 i:int, # step index
@@ -338,8 +360,9 @@ def guided_step(backend:VideoBackend, # the model
     mode = settings.mode if guide else 'none'
     if mode == 'none':
         with torch.no_grad():
-            x0 = backend.denoise(x, i)
-            return backend.step(x, x0, i, generator), masked_loss(x0, target, mask), False
+            x0 = backend.denoise_for_step(x, i)
+            return backend.step(x, x0, i, generator), _log_loss(x0, target, mask), False
+    settings.check_backend(backend)
     dims = _reduce_dims(x, target)
     xg = x.detach().requires_grad_(True)
     if mode == 'jacobian_free':
@@ -359,7 +382,7 @@ def guided_step(backend:VideoBackend, # the model
     if mode == 'dps':
         with torch.enable_grad():
             x0 = backend.denoise(xg, i)
-            loss = masked_loss(x0, target, mask, 'sum')
+            loss = masked_loss(x0, target, mask, 'sum')*_grid_ratio(x, target)   # Eq. 11's sum per element of x (above)
             g, = torch.autograd.grad(loss.sum(), xg)
         try: c = backend.coefficients(i)[0]*backend.coefficients(i + 1)[0]   # λ in VE units (see above)
         except NotImplementedError: c = 1.
@@ -380,7 +403,7 @@ class GuidedResult:
     guidance_updates:int # guidance updates applied (guided steps × (1 + renoise rounds))
     frames_in:int # frames of the prior video given
     frames_sampled:int # frames sampled (with padding)
-    log:list # one dict per step: step, level, guided, rounds, nfe (cumulative), loss (visible error of x̂0)
+    log:list # one dict per step: step, level, guided, rounds, nfe (cumulative), loss (visible error of x̂0; NaN where it would cost a decode)
     settings:GuidanceSettings # the settings used
     seconds:float = 0. # wall time
     def __repr__(self):
@@ -437,15 +460,20 @@ def guided_sample(backend:VideoBackend, # the model (see `VideoBackend`)
     S = replace(settings or GuidanceSettings(), **{k: v for k, v in over.items() if v is not None}).check()
     if not isinstance(num_samples, int) or num_samples < 1: raise ValueError(f"num_samples must be a positive int, got {num_samples!r}")
     if num_samples > 1 and not backend.batched: raise ValueError(f"{type(backend).__name__} samples one video at a time; call it {num_samples} times")
+    S.check_backend(backend)
     if generator is None and seed is not None: generator = torch.Generator().manual_seed(seed)
     video, mask = check_prior(video, mask)
     V, M = pad_views(video, mask, S.pad)
-    target, tmask = backend.prior_to_space(V, M)
+    try: target, tmask = backend.prior_to_space(V, M)
+    except ValueError as e:
+        if S.pad == 0: raise
+        raise ValueError(f"{e} [the sampler's view padding pad={S.pad} made the {video.shape[0]}-frame prior video {V.shape[0]} frames: "
+                         f"choose the prior's length or pad so that {video.shape[0]} + 2·pad fits the model]") from e
     lv = backend.levels(S.steps)
     shape = tuple(target.shape) if num_samples == 1 else (num_samples, *target.shape)
     x = backend.init_noise(shape, generator).to(target.device)
     n_guided = S.guided_steps()
-    nfe0, items0, updates, log = backend.nfe, backend.nfe_items, 0, []
+    nfe0, items0, updates, log, bad = backend.nfe, backend.nfe_items, 0, [], None
     for i in tqdm(range(S.steps), disable=not progress, desc=f'guided sampling ({S.mode})'):
         guide = i < n_guided
         rounds = S.renoise_rounds if S.renoised(i) else 0
@@ -454,5 +482,9 @@ def guided_sample(backend:VideoBackend, # the model (see `VideoBackend`)
             x, loss, used = guided_step(backend, x, i, target, tmask, S, guide, generator)
             updates += used
         log.append(dict(step=i, level=float(lv[i]), guided=guide, rounds=rounds, nfe=backend.nfe - nfe0, loss=loss.mean().item()))
+        if bad is None and not torch.isfinite(x).all(): bad = i
+    if bad is not None:
+        warnings.warn(f"guided_sample: the sample stopped being finite at step {bad} of {S.steps} (mode {S.mode!r}, λ={S.weight}, lr={S.lr}, "
+                      f"{type(backend).__name__} in {getattr(backend, 'space', '?')} space): lower the weight (λ) or lr", RuntimeWarning)
     with torch.no_grad(): out = unpad_views(backend.to_video(x), S.pad)
     return GuidedResult(out, x, backend.nfe - nfe0, backend.nfe_items - items0, n_guided, updates, video.shape[0], V.shape[0], log, S, time.time() - t0)

@@ -312,17 +312,36 @@ def denoise(self:DiffusersVideoBackend, x:Tensor, # sample at level i, latent F'
         out = self.network(x, i)
     x0 = self._x0(out, x, i)
     if self.space == 'pixel':
-        self._cache = (out.detach(), i)
-        return (self.decode(x0) + 1) / 2
+        pix = (self.decode(x0) + 1) / 2
+        self._cache = dict(out=out.detach(), i=i, x=x.detach(), x0=pix.detach())
+        return pix
     return x0
+
+@patch(as_prop=True)
+def x0_in_sample_space(self:DiffusersVideoBackend) -> bool:
+    "Does `denoise` return x̂0 in the latent space of x? (False in pixel space: it decodes.)"
+    return self.space == 'latent'
+
+@patch
+def denoise_for_step(self:DiffusersVideoBackend, x:Tensor, i:int) -> Tensor:
+    "x̂0 for an unguided step: the latent x̂0 in both spaces (no VAE decode)."
+    return self.denoise_latent(x, i)
+
+def _same(a:Tensor, b:Tensor) -> bool:
+    "Is `a` the tensor `b` (or a detached view of it)?"
+    return a.shape == b.shape and a.device == b.device and (a.data_ptr() == b.data_ptr() or torch.equal(a, b))
 
 @patch
 def step(self:DiffusersVideoBackend, x:Tensor, x0:Tensor, i:int, generator=None) -> Tensor:
     "One deterministic sampler step (Eq. 9) from level i to i+1 written from x̂0, as the pipeline's scheduler steps."
     d = self._lv(i)
     if x0.shape != x.shape:   # pixel space: x̂0 in the latent, from the network output of the last denoise at this x
-        if self._cache is None or self._cache[1] != i: raise RuntimeError("pixel-space step needs denoise(x, i) first")
-        x0 = self._x0(self._cache[0], x, i)
+        c = self._cache
+        if c is None or c['i'] != i or not _same(x.detach(), c['x']) or not _same(x0.detach(), c['x0']):
+            raise RuntimeError(f"a pixel-space step takes the latent x̂0 {tuple(x.shape)}, or the decoded x̂0 that denoise(x, i) "
+                               f"just returned for this same x and i; got a {tuple(x0.shape)} x̂0 that is not it (an edited or stale "
+                               "decoded x̂0 cannot be encoded back)")
+        x0 = self._x0(c['out'], x, i)
     x, x0 = x.detach(), x0.detach()
     if self.parameterization == 'vp':
         table = torch.stack([d['a_next'][i], d['a_now'][i]])
@@ -354,7 +373,8 @@ def prior_to_space(self:DiffusersVideoBackend, video:Tensor, # F×3×H×W prior 
     "Map the prior video and its mask to where the loss is taken: VAE latents and the latent-grid mask, or pixels."
     self._need_cond(); check_video_mask(video, mask)
     if video.shape[0] != self.num_frames and self._frames_from_prior:   # e.g. the sampler's view padding
-        self.condition(num_frames=video.shape[0], **self._args); self._frames_from_prior = True
+        try: self.condition(num_frames=video.shape[0], **self._args)
+        finally: self._frames_from_prior = True                        # still following the prior, even if that length failed
     want = (self.num_frames, 3, self.height, self.width)
     if tuple(video.shape) != want:
         raise ValueError(f"prior video must be {want} (frames, channels, height, width) as conditioned, got {tuple(video.shape)}")
@@ -545,6 +565,12 @@ class CogVideoXBackend(DiffusersVideoBackend):
         if c.use_learned_positional_embeddings and (height, width) != (nat['height'], nat['width']):
             raise ValueError(f"{type(self).__name__}: this checkpoint has learned positional embeddings and runs only at "
                              f"{nat['height']}×{nat['width']}, got {height}×{width}")
+        n = latent_frames(num_frames, self.temporal)
+        if n % 2 == 0:
+            k = (num_frames - 1) // 8
+            raise ValueError(f"num_frames={num_frames} gives {n} latent frames, an even number, which CogVideoX's VAE decodes to the "
+                             f"wrong length ({4*n} frames, not {num_frames}): num_frames must be 8k+1 (9, 17, 25, 33, 41, 49, …; "
+                             f"nearest: {8*k+1} or {8*k+9})")
         pt = c.patch_size_t
         if pt and latent_frames(num_frames, self.temporal) % pt:
             raise ValueError(f"num_frames={num_frames} gives {latent_frames(num_frames, self.temporal)} latent frames; "
