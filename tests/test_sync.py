@@ -1,7 +1,7 @@
 """The repository is what the notebooks say: the library is their export, the notebooks are clean,
 README.md is generated from nbs/index.ipynb, and the docs source processes. Each check works on a
 copy, so it never changes the working tree."""
-import shutil, subprocess, sys
+import os, shutil, subprocess, sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -10,6 +10,10 @@ def _copy_project(tmp):
     for name in ['settings.ini', 'setup.py', '_quarto.yml', 'README.md']: shutil.copy(ROOT/name, tmp/name)
     for d in ['nbs', 'dreamjourney', '.ci']: shutil.copytree(ROOT/d, tmp/d, symlinks=True, ignore=shutil.ignore_patterns('__pycache__', '.ipynb_checkpoints'))
     return tmp
+
+def _env():
+    "The environment for nbdev commands: without IN_TEST, which nbdev's notebook runner leaves set in a test worker and which makes nbdev_export do nothing."
+    env = dict(os.environ); env.pop('IN_TEST', None); return env
 
 def _tree(d): return {p.relative_to(d): p.read_bytes() for p in sorted(d.rglob('*')) if p.is_file() and '__pycache__' not in p.parts}
 
@@ -21,15 +25,21 @@ def test_library_is_notebook_export(tmp_path):
     "dreamjourney/ equals what nbdev_export writes from nbs/."
     _copy_project(tmp_path)
     shutil.rmtree(tmp_path/'dreamjourney')
-    subprocess.run(['nbdev_export'], cwd=tmp_path, check=True)
+    subprocess.run(['nbdev_export'], cwd=tmp_path, check=True, env=_env())
     diff = _differ(ROOT/'dreamjourney', tmp_path/'dreamjourney')
     diff = [d for d in diff if not d.startswith('assets')]
-    assert not diff, f'run nbdev_export and commit: {diff}'
+    detail = ''
+    if diff:
+        import difflib
+        a, b = ROOT/'dreamjourney'/diff[0], tmp_path/'dreamjourney'/diff[0]
+        if not a.exists() or not b.exists(): detail = f'{diff[0]}: only in {"the export" if b.exists() else "dreamjourney/"}'
+        else: detail = ''.join(list(difflib.unified_diff(a.read_text().splitlines(True), b.read_text().splitlines(True), 'dreamjourney', 'export'))[:20])
+    assert not diff, f'run nbdev_export and commit: {diff}\n{detail}'
 
 def test_notebooks_are_clean(tmp_path):
     "nbdev_clean changes nothing."
     _copy_project(tmp_path)
-    subprocess.run(['nbdev_clean'], cwd=tmp_path, check=True)
+    subprocess.run(['nbdev_clean'], cwd=tmp_path, check=True, env=_env())
     diff = _differ(ROOT/'nbs', tmp_path/'nbs')
     assert not diff, f'run nbdev_clean and commit: {diff}'
 
@@ -42,7 +52,7 @@ def test_docs_source_processes(tmp_path):
     we skip that step (only it) and run the same pre-processing."""
     _copy_project(tmp_path)
     code = 'import nbdev.quarto as q; q._ensure_quarto = lambda: None; q._pre_docs()'
-    r = subprocess.run([sys.executable, '-c', code], cwd=tmp_path, capture_output=True, text=True)
+    r = subprocess.run([sys.executable, '-c', code], cwd=tmp_path, capture_output=True, text=True, env=_env())
     assert r.returncode == 0, r.stderr[-3000:]
     procd = {p.name for p in (tmp_path/'_proc').glob('*.ipynb')}
     want = {p.name for p in (ROOT/'nbs').glob('*.ipynb') if not p.name.startswith('_')}
