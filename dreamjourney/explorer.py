@@ -12,6 +12,7 @@ from PIL import Image
 from .camera import BackwardPathSettings, backward_path, wonderjourney_intrinsics
 from .pointcloud import procedural_scene, unproject, render_points
 from .guidance import GuidanceSettings, GaussianPriorBackend, assemble_prior, guided_sample
+from .metrics import masked_psnr
 
 # %% auto #0
 __all__ = ['ExplorerCase', 'explorer_case', 'explore', 'frames_png', 'Explorer']
@@ -41,11 +42,6 @@ def explorer_case(size:int=32, # frame height and width
     return ExplorerCase(truth[0], V, M, truth)
 
 # %% ../nbs/11_explorer.ipynb #d6067609
-def _psnr(a, b, m):
-    "PSNR of a against b over the pixels where m is true."
-    mse = ((a - b)**2)[m].mean().clamp_min(1e-10)
-    return float(10*torch.log10(1/mse))
-
 def explore(case:ExplorerCase, # the Stage I to sample
             settings:GuidanceSettings, # guidance settings (mode, weight, lr, rounds, early stop, padding)
             seed:int=0, # sampling seed
@@ -54,8 +50,8 @@ def explore(case:ExplorerCase, # the Stage I to sample
     backend = GaussianPriorBackend.fit(case.image.permute(1, 2, 0).numpy(), frames=len(case.video) + 2*settings.pad)
     t = time.perf_counter()
     res = guided_sample(backend, case.video, case.mask, settings=settings, seed=seed)
-    v, m = res.video.clamp(0, 1), case.mask.bool().expand_as(case.video)
-    return v, dict(visible_psnr=_psnr(v, case.video, m), hidden_psnr=_psnr(v, case.truth, ~m) if (~m).any() else float('nan'),
+    v, m = res.video.clamp(0, 1), case.mask.float()
+    return v, dict(visible_psnr=masked_psnr(v, case.video, m), hidden_psnr=masked_psnr(v, case.truth, 1 - m) if (m < 1).any() else float('nan'),
                    flicker=float((v[1:] - v[:-1]).abs().mean()), nfe=res.nfe, seconds=time.perf_counter() - t)
 
 # %% ../nbs/11_explorer.ipynb #f535e477

@@ -15,7 +15,7 @@ import dreamjourney
 from .gaussian_prior import landscape_image
 from .camera import (BackwardPathSettings, backward_path, dolly_path, orbit_path, load_trajectory,
                                  resize_intrinsics, wonderjourney_intrinsics, scene_scaled_settings, check_poses)
-from .depth import GroundPlaneDepth, load_depth_model
+from .depth import GroundPlaneDepth, load_depth_model, tensor_to_image
 from .pointcloud import PointCloud, unproject, render_points, save_ply, load_ply
 from .guidance import GuidanceSettings, GaussianPriorBackend, assemble_prior, guided_sample
 from .inpaint import load_inpainter, fill_end_view
@@ -115,7 +115,7 @@ def step_trajectory(s:JourneySettings, # settings (camera_path, speeds, frames)
 def _clock(times, key, t0):
     t = time.perf_counter(); times[key] = times.get(key, 0.) + t - t0; return t
 
-def _pil(x:torch.Tensor)->Image.Image: return Image.fromarray((x.clamp(0, 1).permute(1, 2, 0).numpy()*255).round().astype(np.uint8))
+def _pil(x:torch.Tensor)->Image.Image: return Image.fromarray(tensor_to_image(x))
 
 def stage_one(s:JourneySettings, # settings
               parts:dict, # components from `load_components`
