@@ -104,7 +104,7 @@ def main():
     def stage_one(b, S, seed):
         condition(b, seed)
         t0 = time.perf_counter()
-        r = guided_sample(b, V, M, settings=S, seed=seed)
+        r = guided_sample(b, V, M, S, generator=seed)
         dt = time.perf_counter() - t0
         if r.nfe != S.expected_nfe(): problems.append(f"{type(b).__name__} {b.space} {S.mode}: NFE {r.nfe} ≠ expected {S.expected_nfe()}")
         if not torch.isfinite(r.video).all(): problems.append(f"{type(b).__name__} {b.space} {S.mode}: non-finite output video")

@@ -49,7 +49,7 @@ def explore(case:ExplorerCase, # the Stage I to sample
     "Sample the case with the Gaussian-prior backend and measure the result."
     backend = GaussianPriorBackend.fit(case.image.permute(1, 2, 0).numpy(), frames=len(case.video) + 2*settings.pad)
     t = time.perf_counter()
-    res = guided_sample(backend, case.video, case.mask, settings=settings, seed=seed)
+    res = guided_sample(backend, case.video, case.mask, settings, generator=seed)
     v, m = res.video.clamp(0, 1), case.mask.float()
     return v, dict(visible_psnr=masked_psnr(v, case.video, m), hidden_psnr=masked_psnr(v, case.truth, 1 - m) if (m < 1).any() else float('nan'),
                    flicker=float((v[1:] - v[:-1]).abs().mean()), nfe=res.nfe, seconds=time.perf_counter() - t)

@@ -4,27 +4,29 @@
 
 # %% ../nbs/05_guidance.ipynb #1742cf84
 from __future__ import annotations
-import math, warnings
-from dataclasses import dataclass, field, asdict, replace, fields
+import math, time, warnings
+from dataclasses import dataclass, replace, fields
 import torch
 from torch import Tensor
 from tqdm.auto import tqdm
-from .diffusion import (karras_sigmas, euler_step, denoised_from_ve, abar_from_sigma, vp_to_ve, pred_to_x0,
-                                    ddim_step, forward_step, flow_s_from_sigma, flow_to_ve, velocity_to_x0, flow_euler_step)
-from .gaussian_prior import GaussianVideoPrior
+from .diffusion import karras_sigmas
+from .gaussian_prior import GaussianVideoPrior, _as_rgb_float
 
 # %% auto #0
-__all__ = ['MODES', 'VideoBackend', 'renoise_coefficients', 'GaussianPriorBackend', 'GaussianVPBackend', 'GaussianFlowBackend',
-           'assemble_prior', 'pad_views', 'unpad_views', 'GuidanceSettings', 'masked_loss', 'guided_step',
-           'GuidedResult', 'check_prior', 'guided_sample']
+__all__ = ['MODES', 'VideoBackend', 'renoise_coefficients', 'GaussianPriorBackend', 'assemble_prior', 'pad_views', 'unpad_views',
+           'GuidanceSettings', 'masked_loss', 'guided_step', 'GuidedResult', 'visible_psnr', 'check_prior',
+           'guided_sample']
 
 # %% ../nbs/05_guidance.ipynb #8f5b297d
+_SKIP = {'epsilon': lambda a, b: 1/a, 'v_prediction': lambda a, b: a/(a*a + b*b), 'flow': lambda a, b: 1., 'sample': lambda a, b: 0.}
+
 class VideoBackend:
-    "What the guided sampler needs from a video diffusion model; subclasses implement the methods."
-    space:str = 'pixel'            # 'pixel' or 'latent': where x, x̂0 and the guidance live
+    "What the guided sampler needs from a video diffusion model: subclasses supply levels, coefficients, x̂0 and the spaces."
+    space:str = 'pixel'            # where the guidance loss is taken: 'pixel' or 'latent'
     parameterization:str = 've'    # 've' x = x0 + σε; 'vp' x = √ᾱ x0 + √(1-ᾱ) ε; 'flow' x = (1-s) x0 + s ε
+    prediction:str = 'epsilon'     # what the network predicts: 'epsilon', 'v_prediction', 'flow' (velocity) or 'sample'
     batched:bool = False           # True if x may carry a leading batch dimension (several samples in one call)
-    x0_in_sample_space:bool = True # denoise returns x̂0 in the coordinates of x (False: e.g. decoded pixels of a latent model)
+    takes_end_frame:bool = False   # does `condition` take a last frame?
     def __init__(self): self.nfe, self.nfe_items, self._levels = 0, 0, None   # subclasses: call super().__init__()
     def __repr__(self): return f"{type(self).__name__}(space={self.space!r}, parameterization={self.parameterization!r}, nfe={self.nfe})"
     def reset_counts(self):
@@ -46,18 +48,15 @@ class VideoBackend:
         return float(self.schedule[i])
     def _check_i(self, i:int, name:str='i'):
         if not (isinstance(i, int) and 0 <= i < self.steps): raise IndexError(f"{name} must be a step index in [0, {self.steps - 1}], got {i!r}")
-    # --- to implement -------------------------------------------------------------------------------
+    # --- a backend supplies ---------------------------------------------------------------------------
     def levels(self, steps:int)->Tensor:
         "The `steps + 1` levels of a run, noisiest first, the clean end last; sets the schedule."
         raise NotImplementedError
     def coefficients(self, i:int)->tuple:
         "(a, b) with x = a·x0 + b·ε at level `i` (i may be `steps`, the clean end)."
         raise NotImplementedError
-    def denoise(self, x:Tensor, i:int, detach_network:bool=False)->Tensor:
-        "The clean estimate x̂0 at level `i` (Eq. 10), differentiable in `x`."
-        raise NotImplementedError
-    def step(self, x:Tensor, x0:Tensor, i:int, generator=None)->Tensor:
-        "The ordinary sampler step (Eq. 9) from level `i` to `i + 1`, given x̂0."
+    def predict_x0(self, x:Tensor, i:int)->Tensor:
+        "The network's clean estimate x̂0 (Eq. 10) in the space of x, differentiable in x; one counted network call."
         raise NotImplementedError
     def prior_to_space(self, video:Tensor, mask:Tensor)->tuple:
         "(target, mask) in the guidance space from a pixel prior video F×3×H×W in [0, 1] and a binary mask F×1×H×W."
@@ -65,26 +64,55 @@ class VideoBackend:
     def to_video(self, x:Tensor)->Tensor:
         "A clean sample as an F×3×H×W video in [0, 1]."
         raise NotImplementedError
-    def denoise_for_step(self, x:Tensor, i:int)->Tensor:
-        "x̂0 for an unguided step, in a form `step` takes (default: `denoise` without gradient)."
-        with torch.no_grad(): return self.denoise(x, i)
-    # --- defaults from the coefficients --------------------------------------------------------------
+    def condition(self, image, prompt:str='', **kwargs):
+        "Fix the conditioning (first frame, text, end frame where taken) of the next sampling run; returns self."
+        raise NotImplementedError
+    def image_to_video(self, image, prompt:str='', **kwargs)->Tensor:
+        "Stage II: a video F×3×H×W in [0, 1] that starts at `image`, sampled without guidance."
+        raise NotImplementedError
+    # --- written once, from the coefficients ----------------------------------------------------------
+    def sample_shape(self, target:Tensor)->tuple:
+        "The shape of a sample whose image in the guidance space has the shape of `target` (the same, unless guided in another space)."
+        return tuple(target.shape)
+    def to_guidance_space(self, x0:Tensor)->Tensor:
+        "x̂0 in the space of the loss (identity; a latent model guided in pixel space decodes)."
+        return x0
+    def skip_coefficient(self, i:int)->float:
+        "∂x̂0/∂x at level `i` with the network output held fixed (the skip path)."
+        if self.prediction not in _SKIP: raise ValueError(f"prediction must be one of {tuple(_SKIP)}, got {self.prediction!r}")
+        return float(_SKIP[self.prediction](*self.coefficients(i)))
+    def denoise(self, x:Tensor, i:int, detach_network:bool=False)->Tensor:
+        "x̂0 at level `i`; with `detach_network` its gradient is the skip path only."
+        self._check_i(i)
+        if not detach_network: return self.predict_x0(x, i)
+        with torch.no_grad(): x0 = self.predict_x0(x.detach(), i)
+        return x0 + self.skip_coefficient(i)*(x - x.detach()) if x.requires_grad else x0
+    def transition(self, i:int)->tuple:
+        "((a, b) at level `i`, (a', b') where the step from `i` lands): level `i + 1` (a scheduler may differ, see `06_video_models`)."
+        self._check_i(i)
+        return self.coefficients(i), self.coefficients(i + 1)
+    def step(self, x:Tensor, x0:Tensor, i:int, generator=None)->Tensor:
+        "The deterministic step (Eq. 9) from level `i` to `i + 1`: x' = a'·x̂0 + b'·(x - a·x̂0)/b."
+        (a, b), (an, bn) = self.transition(i)
+        return an*x0 + bn*(x - a*x0)/b
+    def renoise(self, x:Tensor, i:int, generator:torch.Generator|None=None)->Tensor:
+        "The exact forward transition from level `i + 1` back to level `i`."
+        (a, b), (an, bn) = self.transition(i)
+        scale, std = renoise_coefficients(an, bn, a, b)
+        return scale*x + std*_randn_like(x, generator)
     def init_noise(self, shape, generator:torch.Generator|None=None, dtype=torch.float32, device=None)->Tensor:
         "Pure noise b_0·ε at level 0."
         b = self.coefficients(0)[1]
-        return b*torch.randn(tuple(shape), generator=generator, dtype=dtype, device=device)
-    def renoise(self, x:Tensor, i:int, generator:torch.Generator|None=None)->Tensor:
-        "The exact forward transition from level `i + 1` back to level `i`."
-        self._check_i(i)
-        scale, std = renoise_coefficients(*self.coefficients(i + 1), *self.coefficients(i))
-        return scale*x + std*_randn_like(x, generator)
+        dev = generator.device if generator is not None else (device or 'cpu')
+        return (b*torch.randn(tuple(shape), generator=generator, dtype=dtype, device=dev)).to(device or dev)
     def noise_scale(self, i:int)->float:
         "The σ-like scale of the jacobian-free step: a·b at level `i` (σ for VE)."
         self._check_i(i)
         a, b = self.coefficients(i); return float(a*b)
 
 def _randn_like(x:Tensor, generator=None)->Tensor:
-    return torch.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device)
+    dev = generator.device if generator is not None else x.device
+    return torch.randn(x.shape, generator=generator, dtype=x.dtype, device=dev).to(x.device)
 
 # %% ../nbs/05_guidance.ipynb #a6276e14
 def renoise_coefficients(a_from:float, # signal coefficient a at the cleaner level (i + 1)
@@ -100,118 +128,85 @@ def renoise_coefficients(a_from:float, # signal coefficient a at the cleaner lev
     return float(scale), float(math.sqrt(max(var, 0.)))
 
 # %% ../nbs/05_guidance.ipynb #9609b6d6
-class _GaussianBackend(VideoBackend):
-    "Shared parts of the Gaussian-prior backends: Karras levels, exact denoiser, pixel space."
+def _flow_s(sigma): return sigma/(1 + sigma)
+
+class GaussianPriorBackend(VideoBackend):
+    "The Gaussian video prior as a backend in pixel space: Karras σ levels, the exact denoiser, 've', 'vp' or 'flow' coordinates."
     space, batched = 'pixel', True
+    _LEVEL = {'ve': lambda s: s, 'vp': lambda s: 1/(1 + s*s), 'flow': _flow_s}
     def __init__(self,
-                 prior:GaussianVideoPrior, # the exact video model
+                 prior:GaussianVideoPrior|None=None, # the exact video model (None: fitted by `condition`)
+                 parameterization:str='ve', # coordinates of the sample: 've' (Euler), 'vp' (DDIM) or 'flow'
                  sigma_min:float=0.002, # smallest nonzero noise level (VE σ)
                  sigma_max:float=80., # largest noise level (VE σ)
                  rho:float=7., # Karras spacing exponent
+                 rho_t:float=0.95, # frame-to-frame correlation of priors fitted by `condition`
                 ):
         super().__init__()
-        if not isinstance(prior, GaussianVideoPrior): raise TypeError(f"prior must be a GaussianVideoPrior, got {type(prior).__name__}")
+        if prior is not None and not isinstance(prior, GaussianVideoPrior): raise TypeError(f"prior must be a GaussianVideoPrior, got {type(prior).__name__}")
+        if parameterization not in self._LEVEL: raise ValueError(f"parameterization must be one of {tuple(self._LEVEL)}, got {parameterization!r}")
         if not 0 < sigma_min < sigma_max: raise ValueError(f"need 0 < sigma_min < sigma_max, got {sigma_min}, {sigma_max}")
-        self.prior, self.sigma_min, self.sigma_max, self.rho = prior, float(sigma_min), float(sigma_max), float(rho)
-        self.sigmas = None
+        self.prior, self.parameterization, self.rho_t = prior, parameterization, rho_t
+        self.prediction = 'flow' if parameterization == 'flow' else 'epsilon'
+        self.sigma_min, self.sigma_max, self.rho = float(sigma_min), float(sigma_max), float(rho)
+        self.sigmas, self._image = None, None
     @classmethod
     def fit(cls, image, # the image the prior is fitted to (see `GaussianVideoPrior.fit`)
             frames:int, # number of frames of the sampled video (with view padding included)
             rho_t:float=0.95, # frame-to-frame correlation of the prior
             **kwargs): # passed to the backend
         "Fit a Gaussian prior to `image` for `frames` frames and wrap it."
-        return cls(GaussianVideoPrior.fit(image, frames=frames, rho=rho_t), **kwargs)
-    def _set_sigmas(self, steps:int)->Tensor:
+        return cls(GaussianVideoPrior.fit(image, frames=frames, rho=rho_t), rho_t=rho_t, **kwargs)
+    def levels(self, steps:int)->Tensor:
+        "σ_0 = sigma_max > … > σ_{steps-1} = sigma_min > σ_steps = 0, as σ, ᾱ or s."
         if not isinstance(steps, int) or steps < 1: raise ValueError(f"steps must be a positive int, got {steps!r}")
         self.sigmas = karras_sigmas(self.sigma_min, self.sigma_max, steps, self.rho, append_zero=True).double()
-        return self.sigmas
+        self._levels = self._LEVEL[self.parameterization](self.sigmas); return self._levels
     def sigma(self, i:int)->float:
         "The VE noise level σ of level `i`."
         self.level(i); return float(self.sigmas[i])
-    def _network(self, x_ve:Tensor, i:int, detach:bool)->Tensor:
-        "The exact denoiser D(x; σ_i) on a VE input (one counted network call)."
+    def coefficients(self, i:int)->tuple:
+        s = self.sigma(i)
+        c = {'ve': 1., 'vp': math.sqrt(1 + s*s), 'flow': 1 + s}[self.parameterization]
+        return 1/c, s/c
+    def predict_x0(self, x:Tensor, i:int)->Tensor:
+        "x̂0 = D(x/a; b/a): the exact denoiser on the VE view of the sample (one counted network call)."
         self._check_i(i)
-        self.count(x_ve.shape[0] if x_ve.ndim > 4 else 1)
-        with torch.set_grad_enabled(torch.is_grad_enabled() and not detach):
-            return self.prior.denoise(x_ve, self.sigma(i))
+        if self.prior is None: raise RuntimeError("no prior yet: call condition(image) or pass a GaussianVideoPrior")
+        self.count(x.shape[0] if x.ndim > 4 else 1)
+        a, b = self.coefficients(i)
+        return self.prior.denoise(x/a, b/a)
+    def condition(self, image, # the current view: PIL, H×W×3 array or 3×H×W tensor in [0, 1]
+                  prompt:str='', # ignored: the prior takes no text
+                  num_frames:int|None=None, # frames to sample (None: the length of the prior video given to the sampler)
+                  **kwargs): # other conditioning (end frame, negative prompt, generator) is not used by the prior
+        "Fit the prior to the current view; returns self."
+        if isinstance(image, Tensor) and image.ndim == 3 and image.shape[0] == 3: image = image.permute(1, 2, 0)
+        self._image = _as_rgb_float(image)
+        self.prior = None if num_frames is None else GaussianVideoPrior.fit(self._image, frames=num_frames, rho=self.rho_t)
+        return self
     def prior_to_space(self, video:Tensor, mask:Tensor)->tuple:
-        "Identity (pixel space, the prior's [0, 1] range), after checking the video fits the prior."
+        "Identity (pixel space, the prior's [0, 1] range), after checking (or fitting) the prior for the video's shape."
+        if self.prior is None and self._image is not None:
+            self.prior = GaussianVideoPrior.fit(self._image, frames=video.shape[0], rho=self.rho_t)
+        if self.prior is None: raise RuntimeError("no prior yet: call condition(image) or pass a GaussianVideoPrior")
         if tuple(video.shape) != self.prior.shape:
             raise ValueError(f"the prior was fitted for videos of shape F×C×H×W = {self.prior.shape}, got {tuple(video.shape)} "
-                             f"(fit it for the padded length: GaussianPriorBackend.fit(image, frames={video.shape[0]}))")
+                             f"(fit it for the padded length: GaussianPriorBackend.fit(image, frames={video.shape[0]}), or let condition(image) fit it)")
         return video.float(), mask.float()
     def to_video(self, x:Tensor)->Tensor:
         "The sample clamped to [0, 1]."
         return x.clamp(0, 1)
-
-class GaussianPriorBackend(_GaussianBackend):
-    "The Gaussian video prior as a VE (Euler, Karras σ) backend in pixel space."
-    parameterization = 've'
-    def levels(self, steps:int)->Tensor:
-        "σ_0 = sigma_max > … > σ_{steps-1} = sigma_min, then σ_steps = 0."
-        self._levels = self._set_sigmas(steps); return self._levels
-    def coefficients(self, i:int)->tuple: return 1., self.sigma(i)
-    def denoise(self, x:Tensor, i:int, detach_network:bool=False)->Tensor:
-        "x̂0 = x - σ·ε̂ with ε̂ = (x - D(x; σ))/σ the exact network's noise prediction."
-        s = self.sigma(i)
-        eps = (x - self._network(x, i, detach_network))/s
-        return denoised_from_ve(eps.detach() if detach_network else eps, x, s, 'epsilon')
-    def step(self, x:Tensor, x0:Tensor, i:int, generator=None)->Tensor:
-        "One Euler step of the probability-flow ODE, σ_i → σ_{i+1}."
-        self._check_i(i); return euler_step(x, x0, self.sigma(i), self.sigma(i + 1))
-    def renoise(self, x:Tensor, i:int, generator=None)->Tensor:
-        "x + √(σ_i² - σ_{i+1}²)·z (the authors' formula)."
-        self._check_i(i)
-        return x + math.sqrt(self.sigma(i)**2 - self.sigma(i + 1)**2)*_randn_like(x, generator)
-
-class GaussianVPBackend(_GaussianBackend):
-    "The same exact model as a VP (DDIM, ε-prediction) backend on the same noise levels, ᾱ = 1/(1+σ²)."
-    parameterization = 'vp'
-    def __init__(self, prior, sigma_min=0.002, sigma_max=80., rho=7., eta:float=0.):
-        super().__init__(prior, sigma_min, sigma_max, rho); self.eta = eta
-    def levels(self, steps:int)->Tensor:
-        "ᾱ_0 ≈ 1/(1+sigma_max²) < … < ᾱ_steps = 1 (noise descending)."
-        self._levels = abar_from_sigma(self._set_sigmas(steps)); return self._levels
-    def coefficients(self, i:int)->tuple:
-        ab = self.level(i); return math.sqrt(ab), math.sqrt(1 - ab)
-    def denoise(self, x:Tensor, i:int, detach_network:bool=False)->Tensor:
-        "x̂0 = (x - √(1-ᾱ) ε̂)/√ᾱ (Eq. 10), ε̂ from the exact denoiser."
-        ab = self.level(i)
-        d = self._network(vp_to_ve(x, ab), i, detach_network)
-        eps = (x - math.sqrt(ab)*d)/math.sqrt(1 - ab)
-        return pred_to_x0(eps.detach() if detach_network else eps, x, ab, 'epsilon')
-    def step(self, x:Tensor, x0:Tensor, i:int, generator=None)->Tensor:
-        "One DDIM step ᾱ_i → ᾱ_{i+1} (stochastic with `eta` > 0)."
-        self._check_i(i)
-        table = self.schedule.flip(0)           # DDIM's table runs clean → noisy; level i is entry steps - i
-        t = self.steps - i
-        return ddim_step(x0, t, t - 1, x, table, eta=self.eta, generator=generator if self.eta > 0 else None, prediction_type='sample')
-    def renoise(self, x:Tensor, i:int, generator=None)->Tensor:
-        "One forward step (Eq. 1) with β = 1 - ᾱ_i/ᾱ_{i+1}."
-        self._check_i(i)
-        beta = 1 - self.level(i)/self.level(i + 1)
-        return forward_step(x, _randn_like(x, generator), beta)
-
-class GaussianFlowBackend(_GaussianBackend):
-    "The same exact model as a rectified-flow (velocity) backend on the same levels, s = σ/(1+σ)."
-    parameterization = 'flow'
-    def levels(self, steps:int)->Tensor:
-        "s_0 ≈ 1 > … > s_steps = 0."
-        self._levels = flow_s_from_sigma(self._set_sigmas(steps)); return self._levels
-    def coefficients(self, i:int)->tuple:
-        s = self.level(i); return 1 - s, s
-    def _velocity(self, x, i, detach):
-        s = self.level(i)
-        return (x - self._network(flow_to_ve(x, s), i, detach))/s
-    def denoise(self, x:Tensor, i:int, detach_network:bool=False)->Tensor:
-        "x̂0 = x - s·v̂ with v̂ the velocity implied by the exact denoiser."
-        v = self._velocity(x, i, detach_network)
-        return velocity_to_x0(v.detach() if detach_network else v, x, self.level(i))
-    def step(self, x:Tensor, x0:Tensor, i:int, generator=None)->Tensor:
-        "One flow-Euler step s_i → s_{i+1}, with the velocity (x - x̂0)/s."
-        self._check_i(i)
-        s, sn = self.level(i), self.level(i + 1)
-        return flow_euler_step(x, (x - x0)/s, s, sn)
+    def image_to_video(self, image, # the start frame (as for `condition`)
+                       prompt:str='', # ignored
+                       num_frames:int=16, # frames of the clip, the start frame included
+                       generator:torch.Generator|None=None, # randomness of the sample
+                       **kwargs)->Tensor: # F×3×H×W in [0, 1]
+        "Stage II: an exact sample of the prior given that its first frame is `image` (closed form)."
+        self.condition(image, num_frames=num_frames)
+        first = self._image.permute(2, 0, 1)
+        self.count()
+        return self.prior.condition_on_frames(first[None], [0], generator=generator)[0].clamp(0, 1)
 
 # %% ../nbs/05_guidance.ipynb #362046a5
 def _video(v, name:str)->Tensor:
@@ -274,6 +269,7 @@ class GuidanceSettings:
     guide_until:float = 0.8 # guidance in the first round(guide_until·steps) steps (early stopping after)
     pad:int = 4 # view padding: extra copies of the first and last view
     reevaluate:bool = True # jacobian_free: run the network again after the guidance move (authors); False: move x̂0 along the skip path
+    def __post_init__(self): self.check()
     @classmethod
     def paper(cls, weight:float=0.5, **kw):
         "The paper's reading: Eq. 11 with the gradient through the network, weight λ, after the ordinary step."
@@ -310,21 +306,13 @@ class GuidanceSettings:
         if not 0 <= self.guide_until <= 1: raise ValueError(f"guide_until (the guided fraction of steps) must lie in [0, 1], got {self.guide_until}")
         if not isinstance(self.pad, int) or self.pad < 0: raise ValueError(f"pad must be an int ≥ 0, got {self.pad!r}")
         return self
-    def check_backend(self, backend):
-        "Raise on settings the backend cannot run (the skip-path shortcut on a model guided outside its sampling space)."
-        if self.mode == 'jacobian_free' and not self.reevaluate and self.guided_steps() > 0 and not getattr(backend, 'x0_in_sample_space', True):
-            raise ValueError(f"jacobian_free with reevaluate=False needs x̂0 in the space of the sample, but {type(backend).__name__} "
-                             f"(space={getattr(backend, 'space', None)!r}) guides in another space (x̂0 decoded by a VAE): the skip-path "
-                             "shortcut would apply a vector-Jacobian product of the decoder as if it were a Jacobian-vector product. "
-                             "Use reevaluate=True (the authors' step) or latent-space guidance")
-        return self
 
 # %% ../nbs/05_guidance.ipynb #8a6ea4ba
 def _reduce_dims(x:Tensor, target:Tensor)->tuple:
     "Dims to reduce for a per-sample quantity: all, or all but a leading batch dim."
     return tuple(range(1 if x.ndim > target.ndim else 0, x.ndim))
 
-def masked_loss(x0:Tensor, # clean estimate x̂0 (optionally with a leading batch dim)
+def masked_loss(x0:Tensor, # clean estimate x̂0 in the guidance space (optionally with a leading batch dim)
                 target:Tensor, # prior video in the guidance space
                 mask:Tensor, # binary mask, broadcastable to target
                 reduction:str='mean', # 'mean' over visible elements or 'sum' (Eq. 11)
@@ -355,40 +343,33 @@ def guided_step(backend:VideoBackend, # the model
                 settings:GuidanceSettings, # mode, lr, weight, reevaluate
                 guide:bool=True, # apply guidance in this step (False: the ordinary step)
                 generator:torch.Generator|None=None, # for stochastic steps
-               )->tuple: # (x at level i + 1, masked loss of the last x̂0 (per sample), guidance applied?)
+               )->tuple: # (x at level i + 1, masked loss of the last x̂0 (per sample; NaN if it would cost a decode), guidance applied?)
     "One step of guided sampling from level `i` to `i + 1` (Eqs. 9–11)."
     mode = settings.mode if guide else 'none'
     if mode == 'none':
         with torch.no_grad():
-            x0 = backend.denoise_for_step(x, i)
+            x0 = backend.denoise(x, i)
             return backend.step(x, x0, i, generator), _log_loss(x0, target, mask), False
-    settings.check_backend(backend)
-    dims = _reduce_dims(x, target)
     xg = x.detach().requires_grad_(True)
     if mode == 'jacobian_free':
         with torch.enable_grad():
             x0 = backend.denoise(xg, i, detach_network=True)
-            loss = masked_loss(x0, target, mask, 'mean')
-            g, = torch.autograd.grad(loss.sum(), xg, retain_graph=not settings.reevaluate)
-        std = g.float().std(dim=dims, keepdim=True).clamp(min=1e-30).to(g.dtype)
+            g, = torch.autograd.grad(masked_loss(backend.to_guidance_space(x0), target, mask).sum(), xg)
+        std = g.float().std(dim=_reduce_dims(x, target), keepdim=True).clamp(min=1e-30).to(g.dtype)
         delta = (settings.lr*math.sqrt(backend.noise_scale(i)))*g/std
-        x = (x - delta).detach()
         with torch.no_grad():
-            if settings.reevaluate: x0 = backend.denoise(x, i)
-        if not settings.reevaluate:
-            jd, = torch.autograd.grad(x0, xg, -delta)        # skip path: x̂0(x - δ) = x̂0(x) - (∂x̂0/∂x)δ exactly
-            x0 = (x0 + jd).detach()
-        with torch.no_grad(): return backend.step(x, x0, i, generator), masked_loss(x0, target, mask), True
+            x = x - delta
+            x0 = backend.denoise(x, i) if settings.reevaluate else x0.detach() - backend.skip_coefficient(i)*delta
+            return backend.step(x, x0, i, generator), _log_loss(x0, target, mask), True
     if mode == 'dps':
         with torch.enable_grad():
             x0 = backend.denoise(xg, i)
-            loss = masked_loss(x0, target, mask, 'sum')*_grid_ratio(x, target)   # Eq. 11's sum per element of x (above)
+            loss = masked_loss(backend.to_guidance_space(x0), target, mask, 'sum')*_grid_ratio(x, target)   # Eq. 11's sum per element of x (above)
             g, = torch.autograd.grad(loss.sum(), xg)
-        try: c = backend.coefficients(i)[0]*backend.coefficients(i + 1)[0]   # λ in VE units (see above)
-        except NotImplementedError: c = 1.
+        c = backend.coefficients(i)[0]*backend.coefficients(i + 1)[0]   # λ in VE units (see above)
         with torch.no_grad():
             x0 = x0.detach()
-            return backend.step(x, x0, i, generator) - (settings.weight*c)*g, masked_loss(x0, target, mask), True
+            return backend.step(x, x0, i, generator) - (settings.weight*c)*g, _log_loss(x0, target, mask), True
     raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
 
 # %% ../nbs/05_guidance.ipynb #fa2a8e9a
@@ -406,9 +387,22 @@ class GuidedResult:
     log:list # one dict per step: step, level, guided, rounds, nfe (cumulative), loss (visible error of x̂0; NaN where it would cost a decode)
     settings:GuidanceSettings # the settings used
     seconds:float = 0. # wall time
+    visible_psnr:float = float('nan') # PSNR (dB) of the video against the prior video on its visible pixels, all samples together
     def __repr__(self):
         return (f"GuidedResult(video={tuple(self.video.shape)}, nfe={self.nfe}, guided_steps={self.guided_steps}, "
-                f"guidance_updates={self.guidance_updates}, frames {self.frames_in}→{self.frames_sampled}→{self.video.shape[-4]}, {self.seconds:.2f}s)")
+                f"guidance_updates={self.guidance_updates}, frames {self.frames_in}→{self.frames_sampled}→{self.video.shape[-4]}, "
+                f"visible PSNR {self.visible_psnr:.1f} dB, {self.seconds:.2f}s)")
+
+def visible_psnr(video:Tensor, # F×3×H×W (or n×F×3×H×W) in [0, 1]
+                 target:Tensor, # F×3×H×W prior video
+                 mask:Tensor, # F×1×H×W binary mask (1 visible)
+                )->float: # PSNR in dB over the visible pixels (inf if equal, nan if none is visible)
+    "How closely a video follows its prior video where the prior is visible."
+    m = mask.float().expand_as(target)
+    n = m.sum().item()*(video.numel()//target.numel())
+    if n == 0: return float('nan')
+    mse = ((video - target).square()*m).sum().item()/n
+    return math.inf if mse == 0 else -10*math.log10(mse)
 
 def check_prior(video:Tensor, # F×3×H×W prior video in [0, 1]
                 mask:Tensor, # F×1×H×W (or F×3×H×W) binary visibility mask
@@ -433,35 +427,23 @@ def check_prior(video:Tensor, # F×3×H×W prior video in [0, 1]
         raise ValueError(f"visible video values must lie in [0, 1], got range [{vis.min().item():.3g}, {vis.max().item():.3g}]")
     return video, mask
 
-def guided_sample(backend:VideoBackend, # the model (see `VideoBackend`)
+def guided_sample(backend:VideoBackend, # the model (see `VideoBackend`), conditioned if it takes conditioning
                   video:Tensor, # F×3×H×W prior video V in [0, 1] (hidden pixels are ignored)
                   mask:Tensor, # F×1×H×W binary mask M (1 visible)
-                  settings:GuidanceSettings|None=None, # all settings; the arguments below override single fields
-                  steps:int|None=None, # sampling steps (default 25)
-                  mode:str|None=None, # 'jacobian_free', 'dps' or 'none'
-                  lr:float|None=None, # jacobian-free step size (default 0.025)
-                  weight:float|None=None, # λ of Eq. 11 for 'dps'
-                  renoise_rounds:int|None=None, # RePaint rounds per renoised step (default 15)
-                  renoise_until:int|None=None, # renoise in steps i < renoise_until (default 20)
-                  renoise_from:int|None=None, # and i ≥ renoise_from (default 0)
-                  guide_until:float|None=None, # guided fraction of the steps (default 0.8)
-                  pad:int|None=None, # view padding copies (default 4)
-                  reevaluate:bool|None=None, # jacobian_free: rerun the network after the guidance move (default True)
+                  settings:GuidanceSettings|None=None, # all settings (default: the authors'); vary one with dataclasses.replace
+                  *,
                   num_samples:int=1, # samples drawn at once (needs a `batched` backend)
-                  generator:torch.Generator|None=None, # randomness of the noise and renoising
-                  seed:int|None=None, # or a seed
+                  generator:torch.Generator|int|None=None, # randomness of the noise and renoising, or a seed
                   progress:bool=False, # show a progress bar
                  )->GuidedResult:
     "Spatial-transition guided sampling (Stage I, step 5): one loop for every backend and guidance mode."
-    import time
     t0 = time.time()
-    over = dict(steps=steps, mode=mode, lr=lr, weight=weight, renoise_rounds=renoise_rounds, renoise_until=renoise_until,
-                renoise_from=renoise_from, guide_until=guide_until, pad=pad, reevaluate=reevaluate)
-    S = replace(settings or GuidanceSettings(), **{k: v for k, v in over.items() if v is not None}).check()
+    S = GuidanceSettings() if settings is None else settings
+    if not isinstance(S, GuidanceSettings): raise TypeError(f"settings must be a GuidanceSettings, got {type(S).__name__}")
+    S.check()
     if not isinstance(num_samples, int) or num_samples < 1: raise ValueError(f"num_samples must be a positive int, got {num_samples!r}")
     if num_samples > 1 and not backend.batched: raise ValueError(f"{type(backend).__name__} samples one video at a time; call it {num_samples} times")
-    S.check_backend(backend)
-    if generator is None and seed is not None: generator = torch.Generator().manual_seed(seed)
+    if isinstance(generator, int): generator = torch.Generator().manual_seed(generator)
     video, mask = check_prior(video, mask)
     V, M = pad_views(video, mask, S.pad)
     try: target, tmask = backend.prior_to_space(V, M)
@@ -470,11 +452,11 @@ def guided_sample(backend:VideoBackend, # the model (see `VideoBackend`)
         raise ValueError(f"{e} [the sampler's view padding pad={S.pad} made the {video.shape[0]}-frame prior video {V.shape[0]} frames: "
                          f"choose the prior's length or pad so that {video.shape[0]} + 2·pad fits the model]") from e
     lv = backend.levels(S.steps)
-    shape = tuple(target.shape) if num_samples == 1 else (num_samples, *target.shape)
-    x = backend.init_noise(shape, generator).to(target.device)
+    shape = backend.sample_shape(target)
+    x = backend.init_noise(shape if num_samples == 1 else (num_samples, *shape), generator).to(target.device)
     n_guided = S.guided_steps()
     nfe0, items0, updates, log, bad = backend.nfe, backend.nfe_items, 0, [], None
-    for i in tqdm(range(S.steps), disable=not progress, desc=f'guided sampling ({S.mode})'):
+    for i in tqdm(range(S.steps), disable=not progress, desc=f'guided sampling ({S.mode})', leave=False):
         guide = i < n_guided
         rounds = S.renoise_rounds if S.renoised(i) else 0
         for r in range(rounds + 1):
@@ -487,4 +469,5 @@ def guided_sample(backend:VideoBackend, # the model (see `VideoBackend`)
         warnings.warn(f"guided_sample: the sample stopped being finite at step {bad} of {S.steps} (mode {S.mode!r}, λ={S.weight}, lr={S.lr}, "
                       f"{type(backend).__name__} in {getattr(backend, 'space', '?')} space): lower the weight (λ) or lr", RuntimeWarning)
     with torch.no_grad(): out = unpad_views(backend.to_video(x), S.pad)
-    return GuidedResult(out, x, backend.nfe - nfe0, backend.nfe_items - items0, n_guided, updates, video.shape[0], V.shape[0], log, S, time.time() - t0)
+    return GuidedResult(out, x, backend.nfe - nfe0, backend.nfe_items - items0, n_guided, updates, video.shape[0], V.shape[0], log, S,
+                        time.time() - t0, visible_psnr(out.float().cpu(), video, mask))

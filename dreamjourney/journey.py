@@ -17,14 +17,14 @@ from .camera import (BackwardPathSettings, backward_path, dolly_path, orbit_path
                                  resize_intrinsics, wonderjourney_intrinsics, scene_scaled_settings, check_poses)
 from .depth import GroundPlaneDepth, load_depth_model, tensor_to_image
 from .pointcloud import PointCloud, unproject, render_points, save_ply, load_ply
-from .guidance import GuidanceSettings, GaussianPriorBackend, assemble_prior, guided_sample
+from .guidance import GuidanceSettings, GaussianPriorBackend, VideoBackend, assemble_prior, guided_sample
 from .inpaint import load_inpainter, fill_end_view
 from .director import make_director, STAGE1_CAMERA_PROMPT
 
 # %% auto #0
-__all__ = ['AUTHORS_ROTATION_PATH', 'JOURNEY_FORMAT', 'JourneySettings', 'load_components', 'make_backend', 'step_trajectory',
-           'stage_one', 'stage_two', 'atomic_write', 'load_frame', 'stage_seed', 'load_input_image', 'Journey',
-           'run_journey', 'resume_journey', 'demo', 'stage_times', 'main']
+__all__ = ['AUTHORS_ROTATION_PATH', 'JOURNEY_FORMAT', 'JourneySettings', 'load_video_backend', 'load_components',
+           'step_trajectory', 'stage_one', 'stage_two', 'atomic_write', 'load_frame', 'stage_seed', 'load_input_image',
+           'Journey', 'run_journey', 'resume_journey', 'demo', 'stage_times', 'main']
 
 # %% ../nbs/09_journey.ipynb #40581db5
 AUTHORS_ROTATION_PATH = [0, 0, 0, 1, 1, 0, 0, 0, -1, -1]
@@ -46,15 +46,18 @@ class JourneySettings:
     speed_fraction:float = 0.15 # scene-scaled speed: back-off per step as a fraction of the median depth
     stage1_prompt:str = STAGE1_CAMERA_PROMPT # fixed text of Stage I
     segment_prompts:list|None = None # optional per-step text appended to the Stage I prompt
-    guidance:dict = field(default_factory=lambda: asdict(GuidanceSettings())) # 05_guidance settings
+    guidance:GuidanceSettings = field(default_factory=GuidanceSettings) # Stage I guided sampling (05_guidance); a dict is read as its fields
     seed:int = 0 # the journey's seed; every stage derives its own
     fps:int = 8 # frame rate of journey.mp4
 
     @classmethod
     def demo(cls, **kw):
         "Small settings for the CPU demo: 256², 16-frame stages, Eq. 11 guidance (dps) with a cheap schedule."
-        g = asdict(GuidanceSettings(mode='dps', weight=1., steps=10, renoise_rounds=2, renoise_until=4, pad=2))
+        g = GuidanceSettings(mode='dps', weight=1., steps=10, renoise_rounds=2, renoise_until=4, pad=2)
         return cls(**{**dict(segments=3, size=256, frames=16, motion_frames=8, guidance=g), **kw})
+
+    def __post_init__(self):
+        if isinstance(self.guidance, dict): self.guidance = GuidanceSettings(**self.guidance)   # as read back from journey.json
 
     def check(self):
         "Raise on impossible values, naming them."
@@ -63,32 +66,27 @@ class JourneySettings:
         if self.frames < 3: raise ValueError(f"frames must be ≥ 3 (start, at least one rendered frame, end), got {self.frames}")
         if self.motion_frames < 0 or self.motion_frames == 1: raise ValueError(f"motion_frames must be 0 or ≥ 2, got {self.motion_frames}")
         if not self.camera_path: raise ValueError("camera_path is empty")
-        GuidanceSettings(**self.guidance).check()
+        if not isinstance(self.guidance, GuidanceSettings): raise TypeError(f"guidance must be GuidanceSettings (or a dict of its fields), got {type(self.guidance).__name__}")
+        self.guidance.check()
         return self
 
 # %% ../nbs/09_journey.ipynb #df20a537
+def load_video_backend(name:str, # 'gaussian' or a checkpoint id / folder (06_video_models)
+                       device:str='cpu', # where a model-backed backend runs
+                      )->VideoBackend:
+    "The video backend named in the settings."
+    if name == 'gaussian': return GaussianPriorBackend()
+    from dreamjourney.video_models import load_backend
+    return load_backend(name, device=device)
+
 def load_components(s:JourneySettings, # the settings naming the components
                     device:str='cpu', # where model-backed components run
-                   )->dict: # depth, inpainter, director (the video backend is built per stage)
-    "Build the depth model, inpainter and director named in the settings."
+                   )->dict: # backend, depth, inpainter, director
+    "Build every model of a journey once: the video backend, depth model, inpainter and director named in the settings."
     depth = GroundPlaneDepth() if s.depth_model == 'ground' else load_depth_model(s.depth_model, device=device)
     kw = {} if s.director_base_url is None else dict(base_url=s.director_base_url)
-    return dict(depth=depth, inpainter=load_inpainter(s.inpainter, device=device), director=make_director(s.director, **kw))
-
-def make_backend(s:JourneySettings, # settings (backend name, guidance padding)
-                 image:torch.Tensor, # 3×H×W current view in [0, 1] (the Gaussian prior is fitted to it)
-                 frames:int, # frames of the video to sample, padding excluded
-                 device:str='cpu', # where a model-backed backend runs
-                 _cache:dict={}, # loaded diffusers backends, by name (loaded once per process)
-                ):
-    "The video backend for one stage: a Gaussian prior fitted to the current view, or a loaded checkpoint."
-    pad = s.guidance.get('pad', 0)
-    if s.backend == 'gaussian':
-        return GaussianPriorBackend.fit(image.permute(1, 2, 0).numpy(), frames=frames + 2*pad)
-    if s.backend not in _cache:
-        from dreamjourney.video_models import load_backend
-        _cache[s.backend] = load_backend(s.backend, device=device)
-    return _cache[s.backend]
+    return dict(backend=load_video_backend(s.backend, device), depth=depth, inpainter=load_inpainter(s.inpainter, device=device),
+                director=make_director(s.director, **kw))
 
 # %% ../nbs/09_journey.ipynb #582447f3
 def step_trajectory(s:JourneySettings, # settings (camera_path, speeds, frames)
@@ -138,16 +136,15 @@ def stage_one(s:JourneySettings, # settings
     t = _clock(times, 'end_view', t)
     rgb, mask, _ = render_points(cloud, K, poses[1:-1], H, W); t = _clock(times, 'render', t)
     V, M = assemble_prior(image, rgb, mask, end_view)
-    backend = make_backend(s, image, len(V), device)
+    backend = parts['backend']
     g = torch.Generator().manual_seed(seed)
     text = s.stage1_prompt + (f" {s.segment_prompts[step % len(s.segment_prompts)]}" if s.segment_prompts else '')
-    if hasattr(backend, 'condition'):   # a diffusers backend: first frame (and end frame where the model takes one), text
-        backend.condition(image, text, last_image=end_view if getattr(backend, 'takes_end_frame', False) else None, generator=g)
-    res = guided_sample(backend, V, M, settings=GuidanceSettings(**s.guidance), generator=g, progress=progress)
+    backend.condition(image, text, last_image=end_view if backend.takes_end_frame else None, generator=g)
+    res = guided_sample(backend, V, M, s.guidance, generator=g, progress=progress)
     t = _clock(times, 'sampling', t)
     info = {k: v for k, v in end.info.items() if isinstance(v, (int, float, str, bool, dict, list, type(None)))}
     record = dict(kind='stage1', step=step, seed=seed, prompt=text, scene=asdict(scene), end_view=info, nfe=res.nfe,
-                  guided_steps=res.guided_steps, visible_fraction=float(M.mean()), seconds=times)
+                  guided_steps=res.guided_steps, visible_fraction=float(M.mean()), visible_psnr=res.visible_psnr, seconds=times)
     return res.video.clamp(0, 1), poses, cloud, record
 
 # %% ../nbs/09_journey.ipynb #d276b420
@@ -162,15 +159,10 @@ def stage_two(s:JourneySettings, # settings
     times, t = {}, time.perf_counter()
     mp = parts['director'].motion_prompt(_pil(image), candidates); t = _clock(times, 'director', t)
     g = torch.Generator().manual_seed(seed)
-    if s.backend == 'gaussian':
-        from dreamjourney.gaussian_prior import GaussianVideoPrior
-        prior = GaussianVideoPrior.fit(image.permute(1, 2, 0).numpy(), frames=s.motion_frames)
-        video, nfe = prior.condition_on_frames(image[None], [0], generator=g)[0], 0
-    else:
-        backend = make_backend(s, image, s.motion_frames, device)
-        before = backend.nfe
-        video = backend.image_to_video(image, mp.prompt, generator=g, num_frames=s.motion_frames)
-        nfe = backend.nfe - before
+    backend = parts['backend']
+    before = backend.nfe
+    video = backend.image_to_video(image, mp.prompt, generator=g, num_frames=s.motion_frames)
+    nfe = backend.nfe - before
     t = _clock(times, 'sampling', t)
     return video.clamp(0, 1), dict(kind='stage2', seed=seed, prompt=mp.prompt, motion=asdict(mp), nfe=nfe, seconds=times)
 

@@ -5,7 +5,6 @@
 # %% ../nbs/06_video_models.ipynb #3e32fb1d
 from __future__ import annotations
 import math, json, warnings
-from contextlib import nullcontext
 from pathlib import Path
 import numpy as np
 import torch
@@ -13,7 +12,8 @@ import torch.nn.functional as F
 from torch import Tensor
 from PIL import Image
 from fastcore.basics import patch
-from .diffusion import pred_to_x0, ddim_step, forward_step, denoised_from_ve, euler_step, velocity_to_x0, flow_euler_step
+from tqdm.auto import tqdm
+from .diffusion import pred_to_x0, denoised_from_ve, velocity_to_x0
 from .guidance import VideoBackend
 
 # %% auto #0
@@ -125,7 +125,8 @@ class DiffusersVideoBackend(VideoBackend):
             if isinstance(c, torch.nn.Module): c.eval().requires_grad_(False)
         self._fix_scheduler()
         self.parameterization = _scheduler_parameterization(pipe.scheduler)
-        self._cond, self._sched, self._cache = None, None, None
+        self.prediction = 'flow' if self.parameterization == 'flow' else pipe.scheduler.config.prediction_type
+        self._cond, self._sched = None, None
     def _fix_scheduler(self): pass
     @classmethod
     def from_pretrained(cls, path, # a hub id or a folder written by `save_pretrained`
@@ -253,6 +254,14 @@ def _lv(self:DiffusersVideoBackend, i):
     self._check_i(i); return self._sched
 
 @patch
+def transition(self:DiffusersVideoBackend, i:int) -> tuple:
+    "Coefficients at level i and where the scheduler's step lands: for DDIM ᾱ at t - T/steps (see above), else level i + 1."
+    self._check_i(i)
+    if self.parameterization != 'vp': return self.coefficients(i), self.coefficients(i + 1)
+    a = float(self._sched['a_next'][i])
+    return self.coefficients(i), (math.sqrt(a), math.sqrt(1 - a))
+
+@patch
 def coefficients(self:DiffusersVideoBackend, i:int) -> tuple:
     "(a, b) with x = a·x0 + b·ε at level i (i = steps: the clean end)."
     self.schedule
@@ -303,67 +312,21 @@ def network(self:DiffusersVideoBackend, x:Tensor, i:int) -> Tensor:
 def _cfg_scale(self:DiffusersVideoBackend): return self.guidance_scale
 
 @patch
-def denoise(self:DiffusersVideoBackend, x:Tensor, # sample at level i, latent F'×C×h×w
-            i:int, # step index
-            detach_network:bool=False, # detach the network output: the gradient flows only through the skip path
-           ) -> Tensor: # x̂0 (latent, or decoded F×3×H×W in [0, 1] in pixel space)
+def predict_x0(self:DiffusersVideoBackend, x:Tensor, # sample at level i, latent F'×C×h×w
+               i:int, # step index
+              ) -> Tensor: # x̂0 in the latent space of x
     "The clean estimate x̂0 (Eq. 10) from the model output in its parameterisation, differentiable w.r.t. x."
-    with (torch.no_grad() if detach_network else nullcontext()):
-        out = self.network(x, i)
-    x0 = self._x0(out, x, i)
-    if self.space == 'pixel':
-        pix = (self.decode(x0) + 1) / 2
-        self._cache = dict(out=out.detach(), i=i, x=x.detach(), x0=pix.detach())
-        return pix
-    return x0
-
-@patch(as_prop=True)
-def x0_in_sample_space(self:DiffusersVideoBackend) -> bool:
-    "Does `denoise` return x̂0 in the latent space of x? (False in pixel space: it decodes.)"
-    return self.space == 'latent'
+    return self._x0(self.network(x, i), x, i)
 
 @patch
-def denoise_for_step(self:DiffusersVideoBackend, x:Tensor, i:int) -> Tensor:
-    "x̂0 for an unguided step: the latent x̂0 in both spaces (no VAE decode)."
-    return self.denoise_latent(x, i)
-
-def _same(a:Tensor, b:Tensor) -> bool:
-    "Is `a` the tensor `b` (or a detached view of it)?"
-    return a.shape == b.shape and a.device == b.device and (a.data_ptr() == b.data_ptr() or torch.equal(a, b))
+def to_guidance_space(self:DiffusersVideoBackend, x0:Tensor) -> Tensor:
+    "Latent guidance: x̂0 itself; pixel guidance: x̂0 decoded to F×3×H×W in [0, 1] (differentiable)."
+    return (self.decode(x0) + 1) / 2 if self.space == 'pixel' else x0
 
 @patch
-def step(self:DiffusersVideoBackend, x:Tensor, x0:Tensor, i:int, generator=None) -> Tensor:
-    "One deterministic sampler step (Eq. 9) from level i to i+1 written from x̂0, as the pipeline's scheduler steps."
-    d = self._lv(i)
-    if x0.shape != x.shape:   # pixel space: x̂0 in the latent, from the network output of the last denoise at this x
-        c = self._cache
-        if c is None or c['i'] != i or not _same(x.detach(), c['x']) or not _same(x0.detach(), c['x0']):
-            raise RuntimeError(f"a pixel-space step takes the latent x̂0 {tuple(x.shape)}, or the decoded x̂0 that denoise(x, i) "
-                               f"just returned for this same x and i; got a {tuple(x0.shape)} x̂0 that is not it (an edited or stale "
-                               "decoded x̂0 cannot be encoded back)")
-        x0 = self._x0(c['out'], x, i)
-    x, x0 = x.detach(), x0.detach()
-    if self.parameterization == 'vp':
-        table = torch.stack([d['a_next'][i], d['a_now'][i]])
-        return ddim_step(x0, 1, 0, x, table, prediction_type='sample')
-    s, sn = float(d['s'][i]), float(d['s'][i+1])
-    if self.parameterization == 've': return euler_step(x, x0, s, sn)
-    return flow_euler_step(x, (x - x0) / s, s, sn)
-
-@patch
-def renoise(self:DiffusersVideoBackend, x:Tensor, i:int, generator=None) -> Tensor:
-    "The exact forward transition from level i+1 back to level i (RePaint)."
-    d = self._lv(i)
-    dev = generator.device if generator is not None else x.device
-    z = torch.randn(x.shape, generator=generator, device=dev).to(x.device, x.dtype)
-    if self.parameterization == 'vp':
-        return forward_step(x, z, 1 - float(d['a_now'][i]) / float(d['a_next'][i]))
-    s, sn = float(d['s'][i]), float(d['s'][i+1])
-    if self.parameterization == 've': return x + math.sqrt(max(s*s - sn*sn, 0.)) * z
-    a = (1 - s) / (1 - sn)
-    return a * x + math.sqrt(max(s*s - a*a*sn*sn, 0.)) * z
-
-# ---- spaces
+def sample_shape(self:DiffusersVideoBackend, target:Tensor) -> tuple:
+    "The latent shape, whatever the guidance space."
+    return tuple(self.latent_shape)
 
 # %% ../nbs/06_video_models.ipynb #aebb1941
 @patch
@@ -397,6 +360,7 @@ def image_to_video(self:DiffusersVideoBackend, image, # the start frame
                    prompt:str='', # the motion prompt
                    steps:int|None=None, # sampling steps (default: the model's)
                    generator:torch.Generator|None=None, # seeds the initial noise (and VAE draws)
+                   progress:bool=False, # show a progress bar over the steps
                    **kwargs, # num_frames, height, width, negative_prompt, last_image
                   ) -> Tensor: # F×3×H×W in [0, 1]
     "Stage II: plain image-to-video from `image` with `prompt`, no guidance."
@@ -405,13 +369,8 @@ def image_to_video(self:DiffusersVideoBackend, image, # the start frame
     self.levels(steps)
     x = self.init_noise(self.latent_shape, generator)
     with torch.no_grad():
-        for i in range(steps): x = self.step(x, self.denoise_latent(x, i), i)
+        for i in tqdm(range(steps), disable=not progress, desc='image to video', leave=False): x = self.step(x, self.denoise(x, i), i)
     return self.to_video(x)
-
-@patch
-def denoise_latent(self:DiffusersVideoBackend, x, i):
-    "x̂0 in the latent whatever the guidance space."
-    with torch.no_grad(): return self._x0(self.network(x, i), x, i)
 
 # %% ../nbs/06_video_models.ipynb #db4cbb86
 def _tiny_cogvideox(folder, sample=2, frames=9):
