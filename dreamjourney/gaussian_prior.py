@@ -12,8 +12,8 @@ from tqdm.auto import tqdm
 from .diffusion import karras_sigmas, euler_step
 
 # %% auto #0
-__all__ = ['landscape_image', 'radial_spectrum', 'temporal_spectrum', 'GaussianVideoPrior', 'dense_covariance',
-           'temporal_covariance', 'prior_demo', 'prior_demo_cli']
+__all__ = ['landscape_image', 'radial_spectrum', 'temporal_spectrum', 'colour_basis', 'gaussian_blur', 'GaussianVideoPrior',
+           'dense_covariance', 'temporal_covariance', 'prior_demo', 'prior_demo_cli']
 
 # %% ../nbs/01_gaussian_prior.ipynb #a025053a
 def landscape_image(height:int=128, # image height in pixels
@@ -77,20 +77,46 @@ def temporal_spectrum(frames:int, # number of frames F
     s = (1 - rho**2)/(1 - 2*rho*torch.cos(w) + rho**2)
     return s/s.mean()
 
+# %% ../nbs/01_gaussian_prior.ipynb #66ac0044
+def colour_basis(image:torch.Tensor, # C×H×W image
+                )->torch.Tensor: # C×C orthogonal matrix, rows the principal colour axes (largest variance first)
+    "The image's principal colour axes: in that basis its channels are uncorrelated."
+    px = image.flatten(1).double()
+    cov = torch.cov(px)
+    _, vecs = torch.linalg.eigh(cov)
+    return vecs.flip(1).T.float()
+
+def gaussian_blur(image:torch.Tensor, # …×H×W (periodic: the torus the prior lives on)
+                  std:float, # blur standard deviation in pixels
+                 )->torch.Tensor: # same shape
+    "A Gaussian blur on the torus, exact in the Fourier domain."
+    h, w = image.shape[-2:]
+    f2 = torch.fft.fftfreq(h)[:, None]**2 + torch.fft.fftfreq(w)[None]**2
+    return torch.fft.ifft2(torch.fft.fft2(image)*torch.exp(-2*math.pi**2*std**2*f2)).real
+
 # %% ../nbs/01_gaussian_prior.ipynb #49db2e40
 _DIMS = (-4, -2, -1)  # F, H, W of an F×C×H×W video: the axes the prior is stationary along
 
 class GaussianVideoPrior:
     "A stationary Gaussian over F×3×H×W videos: exact samples, exact denoiser, exact masked posterior."
     def __init__(self,
-                 mean:torch.Tensor, # (3,) per-channel mean
-                 spectrum:torch.Tensor, # F×3×H×W power spectrum S ≥ 0 (orthonormal 3-D DFT over F, H, W)
+                 mean:torch.Tensor, # (C,) per-channel mean, or an F×C×H×W mean video
+                 spectrum:torch.Tensor, # F×C×H×W power spectrum S > 0 (orthonormal 3-D DFT over F, H, W), per channel of `basis`
+                 basis:torch.Tensor|None=None, # C×C orthogonal colour basis, rows the axes the spectrum's channels live on (None: RGB)
                 ):
         spectrum = torch.as_tensor(spectrum, dtype=torch.float32)
         if spectrum.ndim != 4: raise ValueError(f"spectrum must be F×C×H×W, got shape {tuple(spectrum.shape)}")
         if not (torch.isfinite(spectrum).all() and (spectrum > 0).all()): raise ValueError("spectrum must be finite and > 0 everywhere")
-        self.mean, self.spectrum = torch.as_tensor(mean, dtype=torch.float32).view(1, -1, 1, 1), spectrum
-        if self.mean.shape[1] != spectrum.shape[1]: raise ValueError(f"mean has {self.mean.shape[1]} channels, spectrum {spectrum.shape[1]}")
+        mean = torch.as_tensor(mean, dtype=torch.float32)
+        self.mean, self.spectrum = (mean.view(1, -1, 1, 1) if mean.ndim == 1 else mean), spectrum
+        if self.mean.ndim != 4 or tuple(self.mean.shape) not in ((1, spectrum.shape[1], 1, 1), tuple(spectrum.shape)):
+            raise ValueError(f"mean must be ({spectrum.shape[1]},) or a video of shape {tuple(spectrum.shape)}, got {tuple(mean.shape)}")
+        if not torch.isfinite(self.mean).all(): raise ValueError("mean must be finite")
+        self.basis = None if basis is None else torch.as_tensor(basis, dtype=torch.float32)
+        if self.basis is not None:
+            c = spectrum.shape[1]
+            if tuple(self.basis.shape) != (c, c) or not torch.allclose(self.basis @ self.basis.T, torch.eye(c), atol=1e-4):
+                raise ValueError(f"basis must be a {c}×{c} orthogonal matrix, got {self.basis.tolist()}")
 
     @property
     def shape(self): return tuple(self.spectrum.shape)
@@ -102,19 +128,32 @@ class GaussianVideoPrior:
             frames:int=16, # number of frames F of the videos
             rho:float=0.95, # correlation between consecutive frames
             floor:float=1e-6, # smallest power at any frequency (keeps the spectrum invertible)
+            basis:str='rgb', # colour axes of the spectrum: 'rgb', or 'pca' (the image's own principal colour axes)
+            detrend:float=0., # fit the texture only: subtract a Gaussian blur of std `detrend`·max(H, W) first (0: the whole image)
            ):
         "Fit mean and spectrum to one image: its channel means, its ring-averaged spectrum, an AR(1) in time."
         im = _as_rgb_float(image).permute(2, 0, 1)
-        ss = radial_spectrum(im)
+        if basis not in ('rgb', 'pca'): raise ValueError(f"basis must be 'rgb' or 'pca', got {basis!r}")
+        if not 0 <= detrend < 1: raise ValueError(f"detrend must be in [0, 1), got {detrend}")
+        Q = colour_basis(im) if basis == 'pca' else None
+        tex = im - gaussian_blur(im, detrend*max(im.shape[1:])) if detrend > 0 else im
+        ss = radial_spectrum(tex if Q is None else torch.einsum('dc,chw->dhw', Q, tex))
         s = temporal_spectrum(frames, rho)[:, None, None, None]*ss[None]
-        return cls(im.mean((1, 2)), s.clamp(min=floor))
+        return cls(im.mean((1, 2)), s.clamp(min=floor), Q)
 
     def _check(self, x, name='x'):
         if tuple(x.shape[-4:]) != self.shape: raise ValueError(f"{name} must end in F×C×H×W = {self.shape}, got {tuple(x.shape)}")
 
     def filter(self, x:torch.Tensor, gain:torch.Tensor)->torch.Tensor:
-        "Multiply `x` by `gain` in the Fourier domain (a stationary linear operator)."
-        return torch.fft.ifftn(gain*torch.fft.fftn(x, dim=_DIMS, norm='ortho'), dim=_DIMS, norm='ortho').real
+        "Multiply `x` by `gain` in the Fourier domain, channel by channel of the colour basis (a stationary linear operator)."
+        Q = None if self.basis is None else self.basis.to(x.dtype)
+        if Q is not None: x = torch.einsum('dc,...chw->...dhw', Q, x)
+        y = torch.fft.ifftn(gain*torch.fft.fftn(x, dim=_DIMS, norm='ortho'), dim=_DIMS, norm='ortho').real
+        return y if Q is None else torch.einsum('dc,...dhw->...chw', Q, y)
+
+    def with_mean(self, mean:torch.Tensor)->GaussianVideoPrior:
+        "The same covariance around another mean ((C,) or an F×C×H×W video)."
+        return GaussianVideoPrior(mean, self.spectrum, self.basis)
 
     def cov(self, y:torch.Tensor)->torch.Tensor:
         "The covariance product C y."
@@ -191,12 +230,13 @@ def _check_mask(self, mask, like):
     return mask
 
 def _posterior_gain(self, resid, mask, tau, tol, max_iter):
-    "C M (M C M + τ²I)⁻¹ M resid, by conjugate gradients in float64, batched over independent channels/videos."
+    "C M (M C M + τ²I)⁻¹ M resid, by conjugate gradients in float64, batched over independent videos (and channels, in RGB)."
     dtype, b, mask = resid.dtype, (mask*resid).double(), mask.double()
     s = self.spectrum.double()
     A = lambda v: mask*self.filter(mask*v, s) + tau**2*v
     P = lambda r: mask*self.filter(mask*r, 1/(s + tau**2)) + (1 - mask)*r/tau**2   # circulant preconditioner
-    dot = lambda a, c: (a*c).sum(_DIMS, keepdim=True)
+    dims = _DIMS if self.basis is None else (-4, -3, -2, -1)     # RGB channels are independent systems only without a colour basis
+    dot = lambda a, c: (a*c).sum(dims, keepdim=True)
     x = torch.zeros_like(b); r = b.clone(); z = P(r); p = z; rz = dot(r, z); n0 = dot(b, b).sqrt().clamp(min=1e-300)
     for it in range(max_iter):
         if (dot(r, r).sqrt()/n0).max() < tol: break

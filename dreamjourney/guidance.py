@@ -5,6 +5,7 @@
 # %% ../nbs/05_guidance.ipynb #1742cf84
 from __future__ import annotations
 import math, time, warnings
+import numpy as np
 from dataclasses import dataclass, replace, fields
 import torch
 from torch import Tensor
@@ -13,9 +14,9 @@ from .diffusion import karras_sigmas
 from .gaussian_prior import GaussianVideoPrior, _as_rgb_float
 
 # %% auto #0
-__all__ = ['MODES', 'VideoBackend', 'renoise_coefficients', 'GaussianPriorBackend', 'assemble_prior', 'pad_views', 'unpad_views',
-           'GuidanceSettings', 'masked_loss', 'guided_step', 'GuidedResult', 'visible_psnr', 'check_prior',
-           'guided_sample']
+__all__ = ['MODES', 'VideoBackend', 'renoise_coefficients', 'GaussianPriorBackend', 'check_prior', 'assemble_prior', 'pad_views',
+           'unpad_views', 'fill_holes', 'GuidanceSettings', 'masked_loss', 'guided_step', 'GuidedResult',
+           'visible_psnr', 'guided_sample']
 
 # %% ../nbs/05_guidance.ipynb #8f5b297d
 _SKIP = {'epsilon': lambda a, b: 1/a, 'v_prediction': lambda a, b: a/(a*a + b*b), 'flow': lambda a, b: 1., 'sample': lambda a, b: 0.}
@@ -74,6 +75,10 @@ class VideoBackend:
     def sample_shape(self, target:Tensor)->tuple:
         "The shape of a sample whose image in the guidance space has the shape of `target` (the same, unless guided in another space)."
         return tuple(target.shape)
+    @staticmethod
+    def recommended_guidance()->GuidanceSettings:
+        "The guidance settings a journey uses with this backend unless told otherwise (the authors' for real models)."
+        return GuidanceSettings()
     def to_guidance_space(self, x0:Tensor)->Tensor:
         "x̂0 in the space of the loss (identity; a latent model guided in pixel space decodes)."
         return x0
@@ -141,12 +146,14 @@ class GaussianPriorBackend(VideoBackend):
                  sigma_max:float=80., # largest noise level (VE σ)
                  rho:float=7., # Karras spacing exponent
                  rho_t:float=0.95, # frame-to-frame correlation of priors fitted by `condition`
+                 scene:bool=True, # priors fitted by `condition` are scene priors (01_gaussian_prior): PCA colours, texture spectrum, the filled prior video as mean
+                 detrend:float=0.02, # scene priors: blur (fraction of the image side) whose residual is the texture
                 ):
         super().__init__()
         if prior is not None and not isinstance(prior, GaussianVideoPrior): raise TypeError(f"prior must be a GaussianVideoPrior, got {type(prior).__name__}")
         if parameterization not in self._LEVEL: raise ValueError(f"parameterization must be one of {tuple(self._LEVEL)}, got {parameterization!r}")
         if not 0 < sigma_min < sigma_max: raise ValueError(f"need 0 < sigma_min < sigma_max, got {sigma_min}, {sigma_max}")
-        self.prior, self.parameterization, self.rho_t = prior, parameterization, rho_t
+        self.prior, self.parameterization, self.rho_t, self.scene, self.detrend = prior, parameterization, rho_t, scene, detrend
         self.prediction = 'flow' if parameterization == 'flow' else 'epsilon'
         self.sigma_min, self.sigma_max, self.rho = float(sigma_min), float(sigma_max), float(rho)
         self.sigmas, self._image = None, None
@@ -180,15 +187,19 @@ class GaussianPriorBackend(VideoBackend):
                   prompt:str='', # ignored: the prior takes no text
                   num_frames:int|None=None, # frames to sample (None: the length of the prior video given to the sampler)
                   **kwargs): # other conditioning (end frame, negative prompt, generator) is not used by the prior
-        "Fit the prior to the current view; returns self."
+        "Condition on the current view: the prior is fitted to it (now, or for the prior video the sampler brings); returns self."
         if isinstance(image, Tensor) and image.ndim == 3 and image.shape[0] == 3: image = image.permute(1, 2, 0)
         self._image = _as_rgb_float(image)
-        self.prior = None if num_frames is None else GaussianVideoPrior.fit(self._image, frames=num_frames, rho=self.rho_t)
+        self.prior = None if num_frames is None else self._fit(num_frames)
         return self
+    def _fit(self, frames:int, mean:Tensor|None=None)->GaussianVideoPrior:
+        "A prior fitted to the conditioning view for `frames` frames; a scene prior around `mean` if given."
+        if not self.scene: return GaussianVideoPrior.fit(self._image, frames=frames, rho=self.rho_t)
+        p = GaussianVideoPrior.fit(self._image, frames=frames, rho=self.rho_t, basis='pca', detrend=self.detrend)
+        return p if mean is None else p.with_mean(mean)
     def prior_to_space(self, video:Tensor, mask:Tensor)->tuple:
-        "Identity (pixel space, the prior's [0, 1] range), after checking (or fitting) the prior for the video's shape."
-        if self.prior is None and self._image is not None:
-            self.prior = GaussianVideoPrior.fit(self._image, frames=video.shape[0], rho=self.rho_t)
+        "Identity (pixel space, the prior's [0, 1] range); a conditioned backend fits its prior to the video (around its filled holes)."
+        if self._image is not None: self.prior = self._fit(video.shape[0], fill_holes(video, mask) if self.scene else None)
         if self.prior is None: raise RuntimeError("no prior yet: call condition(image) or pass a GaussianVideoPrior")
         if tuple(video.shape) != self.prior.shape:
             raise ValueError(f"the prior was fitted for videos of shape F×C×H×W = {self.prior.shape}, got {tuple(video.shape)} "
@@ -197,14 +208,19 @@ class GaussianPriorBackend(VideoBackend):
     def to_video(self, x:Tensor)->Tensor:
         "The sample clamped to [0, 1]."
         return x.clamp(0, 1)
+    @staticmethod
+    def recommended_guidance()->GuidanceSettings:
+        "Guidance that works for the exact prior: Eq. 11 through the denoiser to the last step, few renoising rounds (`10_ablations`)."
+        return GuidanceSettings(mode='dps', weight=1., steps=25, renoise_rounds=2, renoise_until=4, guide_until=1., pad=2)
     def image_to_video(self, image, # the start frame (as for `condition`)
                        prompt:str='', # ignored
                        num_frames:int=16, # frames of the clip, the start frame included
                        generator:torch.Generator|None=None, # randomness of the sample
                        **kwargs)->Tensor: # F×3×H×W in [0, 1]
         "Stage II: an exact sample of the prior given that its first frame is `image` (closed form)."
-        self.condition(image, num_frames=num_frames)
+        self.condition(image)
         first = self._image.permute(2, 0, 1)
+        self.prior = self._fit(num_frames, first[None].expand(num_frames, -1, -1, -1) if self.scene else None)
         self.count()
         return self.prior.condition_on_frames(first[None], [0], generator=generator)[0].clamp(0, 1)
 
@@ -214,6 +230,29 @@ def _video(v, name:str)->Tensor:
     if not isinstance(v, Tensor): v = torch.as_tensor(v)
     if not v.is_floating_point() and v.dtype != torch.bool: v = v.float()/255 if v.dtype == torch.uint8 else v.float()
     return v.float()
+
+def check_prior(video:Tensor, # F×3×H×W prior video in [0, 1]
+                mask:Tensor, # F×1×H×W (or F×3×H×W) binary visibility mask
+               )->tuple: # (video float32, mask float32 F×1×H×W)
+    "Validate a prior video and mask: shapes that agree, at least 2 frames, a binary mask, finite values in [0, 1]."
+    video, mask = _video(video, 'video'), _video(mask, 'mask')
+    if video.ndim != 4 or video.shape[1] != 3: raise ValueError(f"video must be F×3×H×W, got shape {tuple(video.shape)}")
+    if video.shape[0] < 2: raise ValueError(f"the prior video needs at least 2 frames (first and last view), got {video.shape[0]}")
+    if mask.ndim == 3: mask = mask[:, None]
+    if mask.ndim != 4 or mask.shape[0] != video.shape[0] or mask.shape[1] not in (1, 3) or tuple(mask.shape[2:]) != tuple(video.shape[2:]):
+        raise ValueError(f"mask must be F×1×H×W matching the video {tuple(video.shape)}, got {tuple(mask.shape)}")
+    bad = (mask != 0) & (mask != 1)
+    if bad.any():
+        raise ValueError(f"mask must be binary (1 visible, 0 hidden), got a value {mask[bad][0].item():g}; soft masks are not weights here: "
+                         "threshold one first (mask > 0.5), or pool it as a latent backend does")
+    if mask.shape[1] == 3:
+        if not (mask == mask[:, :1]).all(): raise ValueError("a 3-channel mask must be the same in every channel")
+        mask = mask[:, :1]
+    if not torch.isfinite(video).all(): raise ValueError("video contains NaN or inf values")
+    vis = video[mask.expand_as(video) > 0]
+    if vis.numel() and (vis.min() < -1e-3 or vis.max() > 1 + 1e-3):
+        raise ValueError(f"visible video values must lie in [0, 1], got range [{vis.min().item():.3g}, {vis.max().item():.3g}]")
+    return video, mask
 
 def assemble_prior(first:Tensor, # 3×H×W the input view I_0, values in [0, 1]
                    rendered:Tensor, # (N-1)×3×H×W the rendered frames between
@@ -252,6 +291,26 @@ def unpad_views(video:Tensor, # (…)×(F + 2·pad)×C×H×W
     if pad == 0: return video
     if video.shape[-4] <= 2*pad: raise ValueError(f"a padded video has more than 2·pad = {2*pad} frames, got {video.shape[-4]}")
     return video[..., pad:video.shape[-4] - pad, :, :, :]
+
+# %% ../nbs/05_guidance.ipynb #09bcba54
+def fill_holes(video:Tensor, # F×3×H×W in [0, 1]: the rendered prior frames
+               mask:Tensor, # F×1×H×W, 1 where a point was rendered (visible), 0 in holes
+               radius:int=5, # TELEA neighbourhood radius in pixels (authors: 5)
+               passes:int=3, # times TELEA is run (authors: 3)
+              ) -> Tensor: # F×3×H×W: visible pixels unchanged, holes filled
+    "Pre-fill the holes of rendered frames with OpenCV's TELEA inpainting, as the authors do before VAE encoding."
+    import cv2
+    video, mask = check_prior(video, mask)
+    vis = mask[:, :1] > 0.5
+    out = video.clone()
+    for f in range(video.shape[0]):
+        hole = (~vis[f, 0]).numpy().astype(np.uint8) * 255
+        if not hole.any(): continue
+        if hole.all(): out[f] = 0.5; continue
+        img = (video[f].permute(1, 2, 0).clamp(0, 1).numpy() * 255).round().astype(np.uint8)
+        for _ in range(passes): img = cv2.inpaint(img, hole, radius, cv2.INPAINT_TELEA)
+        out[f] = torch.where(vis[f], video[f], torch.from_numpy(img).permute(2, 0, 1).float() / 255)
+    return out
 
 # %% ../nbs/05_guidance.ipynb #f11d8b8f
 MODES = ('jacobian_free', 'dps', 'none')
@@ -403,29 +462,6 @@ def visible_psnr(video:Tensor, # F×3×H×W (or n×F×3×H×W) in [0, 1]
     if n == 0: return float('nan')
     mse = ((video - target).square()*m).sum().item()/n
     return math.inf if mse == 0 else -10*math.log10(mse)
-
-def check_prior(video:Tensor, # F×3×H×W prior video in [0, 1]
-                mask:Tensor, # F×1×H×W (or F×3×H×W) binary visibility mask
-               )->tuple: # (video float32, mask float32 F×1×H×W)
-    "Validate a prior video and mask: shapes that agree, at least 2 frames, a binary mask, finite values in [0, 1]."
-    video, mask = _video(video, 'video'), _video(mask, 'mask')
-    if video.ndim != 4 or video.shape[1] != 3: raise ValueError(f"video must be F×3×H×W, got shape {tuple(video.shape)}")
-    if video.shape[0] < 2: raise ValueError(f"the prior video needs at least 2 frames (first and last view), got {video.shape[0]}")
-    if mask.ndim == 3: mask = mask[:, None]
-    if mask.ndim != 4 or mask.shape[0] != video.shape[0] or mask.shape[1] not in (1, 3) or tuple(mask.shape[2:]) != tuple(video.shape[2:]):
-        raise ValueError(f"mask must be F×1×H×W matching the video {tuple(video.shape)}, got {tuple(mask.shape)}")
-    bad = (mask != 0) & (mask != 1)
-    if bad.any():
-        raise ValueError(f"mask must be binary (1 visible, 0 hidden), got a value {mask[bad][0].item():g}; soft masks are not weights here: "
-                         "threshold one first (mask > 0.5), or pool it as a latent backend does")
-    if mask.shape[1] == 3:
-        if not (mask == mask[:, :1]).all(): raise ValueError("a 3-channel mask must be the same in every channel")
-        mask = mask[:, :1]
-    if not torch.isfinite(video).all(): raise ValueError("video contains NaN or inf values")
-    vis = video[mask.expand_as(video) > 0]
-    if vis.numel() and (vis.min() < -1e-3 or vis.max() > 1 + 1e-3):
-        raise ValueError(f"visible video values must lie in [0, 1], got range [{vis.min().item():.3g}, {vis.max().item():.3g}]")
-    return video, mask
 
 def guided_sample(backend:VideoBackend, # the model (see `VideoBackend`), conditioned if it takes conditioning
                   video:Tensor, # F×3×H×W prior video V in [0, 1] (hidden pixels are ignored)

@@ -5,7 +5,7 @@
 # %% ../nbs/09_journey.ipynb #9ab37c45
 from __future__ import annotations
 import argparse, hashlib, json, os, shutil, sys, tempfile, time
-from dataclasses import dataclass, field, asdict, fields
+from dataclasses import dataclass, field, asdict, fields, replace
 from pathlib import Path
 import numpy as np
 import torch
@@ -33,7 +33,7 @@ AUTHORS_ROTATION_PATH = [0, 0, 0, 1, 1, 0, 0, 0, -1, -1]
 class JourneySettings:
     "Every setting of a journey; defaults are the authors' code, `demo()` the CPU demo."
     segments:int = 3 # journey steps, each a Stage I and (if motion_frames > 0) a Stage II
-    size:int = 512 # frame height and width
+    size:int|None = None # frame height and width (None: 256 for the Gaussian prior on a CPU, else 512, the authors')
     frames:int = 48 # Stage I frames, both ends included
     motion_frames:int = 48 # Stage II frames (0: no Stage II)
     backend:str = 'gaussian' # video model: 'gaussian' or a checkpoint id / folder (06_video_models)
@@ -46,15 +46,21 @@ class JourneySettings:
     speed_fraction:float = 0.15 # scene-scaled speed: back-off per step as a fraction of the median depth
     stage1_prompt:str = STAGE1_CAMERA_PROMPT # fixed text of Stage I
     segment_prompts:list|None = None # optional per-step text appended to the Stage I prompt
-    guidance:GuidanceSettings = field(default_factory=GuidanceSettings) # Stage I guided sampling (05_guidance); a dict is read as its fields
+    guidance:GuidanceSettings|None = None # Stage I guided sampling (05_guidance; a dict is read as its fields); None: the backend's recommended (the authors' for real models)
     seed:int = 0 # the journey's seed; every stage derives its own
     fps:int = 8 # frame rate of journey.mp4
 
     @classmethod
     def demo(cls, **kw):
-        "Small settings for the CPU demo: 256², 16-frame stages, Eq. 11 guidance (dps) with a cheap schedule."
-        g = GuidanceSettings(mode='dps', weight=1., steps=10, renoise_rounds=2, renoise_until=4, pad=2)
-        return cls(**{**dict(segments=3, size=256, frames=16, motion_frames=8, guidance=g), **kw})
+        "Small settings for the CPU demo: 256², 16-frame stages, the Gaussian prior's recommended guidance."
+        return cls(**{**dict(segments=3, size=256, frames=16, motion_frames=8), **kw}).resolved()
+
+    def resolved(self)->JourneySettings:
+        "These settings with every `None` that means 'the backend's default' filled in (what journey.json records)."
+        from dreamjourney.guidance import GaussianPriorBackend
+        cpu = self.backend == 'gaussian'
+        g = self.guidance or (GaussianPriorBackend.recommended_guidance() if cpu else VideoBackend.recommended_guidance())
+        return replace(self, size=self.size or (256 if cpu else 512), guidance=g)
 
     def __post_init__(self):
         if isinstance(self.guidance, dict): self.guidance = GuidanceSettings(**self.guidance)   # as read back from journey.json
@@ -62,12 +68,13 @@ class JourneySettings:
     def check(self):
         "Raise on impossible values, naming them."
         if self.segments < 1: raise ValueError(f"segments must be ≥ 1, got {self.segments}")
-        if self.size < 16: raise ValueError(f"size must be ≥ 16, got {self.size}")
+        if self.size is not None and self.size < 16: raise ValueError(f"size must be ≥ 16, got {self.size}")
         if self.frames < 3: raise ValueError(f"frames must be ≥ 3 (start, at least one rendered frame, end), got {self.frames}")
         if self.motion_frames < 0 or self.motion_frames == 1: raise ValueError(f"motion_frames must be 0 or ≥ 2, got {self.motion_frames}")
         if not self.camera_path: raise ValueError("camera_path is empty")
-        if not isinstance(self.guidance, GuidanceSettings): raise TypeError(f"guidance must be GuidanceSettings (or a dict of its fields), got {type(self.guidance).__name__}")
-        self.guidance.check()
+        if self.guidance is not None:
+            if not isinstance(self.guidance, GuidanceSettings): raise TypeError(f"guidance must be GuidanceSettings (or a dict of its fields), got {type(self.guidance).__name__}")
+            self.guidance.check()
         return self
 
 # %% ../nbs/09_journey.ipynb #df20a537
@@ -229,7 +236,7 @@ class Journey:
                overwrite:bool=False, # replace an existing folder that is not an unfinished journey
               )->Journey:
         "Start a new journey in `out`."
-        s = (settings or JourneySettings()).check()
+        s = (settings or JourneySettings()).check().resolved()
         out = Path(out)
         if out.exists() and any(out.iterdir()):
             if not overwrite:
@@ -405,7 +412,7 @@ def _parser():
     def common(q, demo=False):
         q.add_argument('--out', required=not demo, default='demo' if demo else None, help='run folder')
         q.add_argument('--segments', type=int, default=3, help='journey steps (Stage I + Stage II each)')
-        q.add_argument('--size', type=int, default=256 if demo else 512, help='frame height and width')
+        q.add_argument('--size', type=int, default=256 if demo else None, help='frame height and width (default: 256 with the Gaussian prior, 512 with a real model)')
         q.add_argument('--seed', type=int, default=0, help='random seed')
         q.add_argument('--force', action='store_true', help='replace an existing folder that is not a journey')
         q.add_argument('--camera-path', type=_camera_path, default=None, help="per step: 0 back, 1 right, -1 left, forward, orbit, or a trajectory .json (comma-separated)")

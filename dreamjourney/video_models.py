@@ -14,12 +14,11 @@ from PIL import Image
 from fastcore.basics import patch
 from tqdm.auto import tqdm
 from .diffusion import pred_to_x0, denoised_from_ve, velocity_to_x0
-from .guidance import VideoBackend
+from .guidance import VideoBackend, fill_holes, check_prior
 
 # %% auto #0
-__all__ = ['image_tensor', 'check_video_mask', 'fill_holes', 'latent_frames', 'mask_to_latent', 'DiffusersVideoBackend',
-           'tiny_pipeline', 'backends', 'load_backend', 'CogVideoXBackend', 'EasyAnimateBackend', 'SVDBackend',
-           'WanBackend']
+__all__ = ['image_tensor', 'latent_frames', 'mask_to_latent', 'DiffusersVideoBackend', 'tiny_pipeline', 'backends',
+           'load_backend', 'CogVideoXBackend', 'EasyAnimateBackend', 'SVDBackend', 'WanBackend']
 
 # %% ../nbs/06_video_models.ipynb #ff402169
 def image_tensor(image, name:str='image') -> Tensor:
@@ -35,34 +34,6 @@ def image_tensor(image, name:str='image') -> Tensor:
         if image.ndim != 3 or image.shape[0] != 3: raise ValueError(f"{name} tensor must be 3×H×W, got {tuple(image.shape)}")
         return image.float()
     raise TypeError(f"{name} must be a PIL image, an H×W×3 uint8 array or a 3×H×W tensor, got {type(image).__name__}")
-
-def check_video_mask(video:Tensor, mask:Tensor):
-    "Raise unless `video` is F×3×H×W and `mask` F×1×H×W (or F×3×H×W) with matching F, H, W."
-    if not isinstance(video, Tensor) or video.ndim != 4 or video.shape[1] != 3:
-        raise ValueError(f"video must be an F×3×H×W tensor, got {tuple(getattr(video, 'shape', ()))}")
-    if not isinstance(mask, Tensor) or mask.ndim != 4 or mask.shape[1] not in (1, 3) or mask.shape[0] != video.shape[0] \
-       or mask.shape[2:] != video.shape[2:]:
-        raise ValueError(f"mask must be F×1×H×W matching video {tuple(video.shape)}, got {tuple(getattr(mask, 'shape', ()))}")
-
-# %% ../nbs/06_video_models.ipynb #09bcba54
-def fill_holes(video:Tensor, # F×3×H×W in [0, 1]: the rendered prior frames
-               mask:Tensor, # F×1×H×W, 1 where a point was rendered (visible), 0 in holes
-               radius:int=5, # TELEA neighbourhood radius in pixels (authors: 5)
-               passes:int=3, # times TELEA is run (authors: 3)
-              ) -> Tensor: # F×3×H×W: visible pixels unchanged, holes filled
-    "Pre-fill the holes of rendered frames with OpenCV's TELEA inpainting, as the authors do before VAE encoding."
-    import cv2
-    check_video_mask(video, mask)
-    vis = mask[:, :1] > 0.5
-    out = video.clone()
-    for f in range(video.shape[0]):
-        hole = (~vis[f, 0]).numpy().astype(np.uint8) * 255
-        if not hole.any(): continue
-        if hole.all(): out[f] = 0.5; continue
-        img = (video[f].permute(1, 2, 0).clamp(0, 1).numpy() * 255).round().astype(np.uint8)
-        for _ in range(passes): img = cv2.inpaint(img, hole, radius, cv2.INPAINT_TELEA)
-        out[f] = torch.where(vis[f], video[f], torch.from_numpy(img).permute(2, 0, 1).float() / 255)
-    return out
 
 # %% ../nbs/06_video_models.ipynb #32f4350f
 def latent_frames(num_frames:int, # pixel frames
@@ -334,7 +305,7 @@ def prior_to_space(self:DiffusersVideoBackend, video:Tensor, # F×3×H×W prior 
                    mask:Tensor, # F×1×H×W, 1 where the prior is visible
                   ) -> tuple: # (target, mask) in the guidance space
     "Map the prior video and its mask to where the loss is taken: VAE latents and the latent-grid mask, or pixels."
-    self._need_cond(); check_video_mask(video, mask)
+    self._need_cond(); video, mask = check_prior(video, mask)
     if video.shape[0] != self.num_frames and self._frames_from_prior:   # e.g. the sampler's view padding
         try: self.condition(num_frames=video.shape[0], **self._args)
         finally: self._frames_from_prior = True                        # still following the prior, even if that length failed
