@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from tqdm.auto import tqdm
-from .core import image_to_tensor, tensor_to_pil, as_generator, check_finite
+from .core import image_to_tensor, tensor_to_image, tensor_to_pil, as_generator, check_finite
 from .diffusion import karras_sigmas, euler_step
 
 # %% auto #0
@@ -23,7 +23,7 @@ def landscape_image(height:int=128, # image height in pixels
                    )->np.ndarray: # H×W×3 uint8 RGB image
     "A procedural landscape (sky, ridge, textured ground) for demos and tests: nothing to download."
     if height < 8 or width < 8: raise ValueError(f"landscape_image needs at least 8×8 pixels, got {height}×{width}")
-    g = torch.Generator().manual_seed(seed)
+    g = as_generator(seed=seed)
     yy, xx = torch.meshgrid(torch.linspace(0, 1, height), torch.linspace(0, 1, width), indexing='ij')
     def pink(scale):
         k = torch.sqrt(torch.fft.fftfreq(height)[:, None]**2 + torch.fft.fftfreq(width)[None]**2).clamp(min=1/max(height, width))
@@ -33,7 +33,7 @@ def landscape_image(height:int=128, # image height in pixels
     sky = torch.stack([0.45 + 0.3*yy, 0.65 + 0.2*yy, 0.95 - 0.1*yy])
     ground = torch.stack([0.25 + 0.1*yy, 0.45 - 0.1*yy, 0.2 + 0*yy]) + pink(0.08)[None]
     img = torch.where(yy[None] < ridge[None, None, :].squeeze(1), sky, ground)
-    return (img.clamp(0, 1).permute(1, 2, 0).numpy()*255).round().astype(np.uint8)
+    return tensor_to_image(img)
 
 # %% ../nbs/01_gaussian_prior.ipynb #11dacc0b
 def _freq_radius(height, width):

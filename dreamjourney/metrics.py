@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 from .camera import check_intrinsics, check_poses
+from .core import tensor_to_image
 from .pointcloud import unproject, project
 
 # %% auto #0
@@ -80,7 +81,7 @@ def frame_difference(video:Tensor, # F×3×H×W video in [0, 1]
     return (v[..., 1:, :, :, :] - v[..., :-1, :, :, :]).abs().mean().item()
 
 def _gray_u8(frame:Tensor)->np.ndarray:
-    return (frame.clamp(0, 1).mean(0)*255).round().to(torch.uint8).numpy()
+    return tensor_to_image(frame.mean(0))[..., 0]
 
 def farneback_flow(a:Tensor, # 3×H×W frame
                    b:Tensor, # 3×H×W next frame

@@ -406,7 +406,7 @@ def procedural_scene(seed:int=0, # placement and colours of the objects
                      sky_depth:float=30.0, # depth of the sky backdrop
                     )->ProceduralScene: # ground, sky, boxes and spheres in front of the identity camera
     "A seeded landscape of boxes and spheres on textured ground under a sky backdrop, every depth exact."
-    g = torch.Generator().manual_seed(seed)
+    g = as_generator(seed=seed)
     U = lambda lo, hi: lo + (hi - lo) * torch.rand((), generator=g, dtype=torch.float64).item()
     shapes = [Ground(ground_height), Sky(sky_depth)]
     for _ in range(n_boxes):
@@ -462,7 +462,7 @@ def save_ply(cloud:PointCloud, # the cloud to write
             )->Path: # the path written
     "Write a binary little-endian .ply (float x y z, uchar red green blue), atomically."
     pts = cloud.points.detach().cpu().numpy().astype('<f4')
-    cols = (cloud.colors.detach().cpu().clamp(0, 1).numpy() * 255 + 0.5).astype(np.uint8)
+    cols = tensor_to_image(cloud.colors.detach().T[:, None])[0]                  # 8-bit colours: the N points as a one-row image
     rec = np.empty(len(pts), dtype=[('x', '<f4'), ('y', '<f4'), ('z', '<f4'), ('red', 'u1'), ('green', 'u1'), ('blue', 'u1')])
     rec['x'], rec['y'], rec['z'] = pts.T
     rec['red'], rec['green'], rec['blue'] = cols.T
@@ -534,7 +534,7 @@ def plotly_figure(cloud:PointCloud, # the cloud to draw
     "An interactive plotly 3-D scatter of the cloud (for live sessions; needs plotly, in the `notebooks` extra)."
     go = optional_import('plotly.graph_objects', 'notebooks')
     sel = torch.randperm(len(cloud), generator=as_generator(seed=seed))[:max_points]
-    p, c = cloud.points[sel].cpu().numpy(), (cloud.colors[sel].cpu().clamp(0, 1).numpy() * 255).astype(int)
+    p, c = cloud.points[sel].cpu().numpy(), tensor_to_image(cloud.colors[sel].T[:, None])[0]
     fig = go.Figure(go.Scatter3d(x=p[:, 0], y=p[:, 2], z=-p[:, 1], mode='markers',
                                  marker=dict(size=1, color=[f'rgb({r},{g},{b})' for r, g, b in c])))
     fig.update_layout(scene=dict(aspectmode='data', xaxis_title='x', yaxis_title='z', zaxis_title='-y'), margin=dict(l=0, r=0, t=0, b=0))
