@@ -9,6 +9,7 @@ from dataclasses import dataclass, asdict, replace
 from pathlib import Path
 import numpy as np
 import torch
+from .core import as_generator, atomic_write
 
 # %% auto #0
 __all__ = ['WONDERJOURNEY_INTRINSICS', 'TRAJECTORY_CONVENTION', 'check_intrinsics', 'intrinsics_from_fov',
@@ -185,10 +186,6 @@ def backward_segment(rotation:int, # 0 straight back, +1 or -1 turn (the authors
     return torch.stack([_p3d_to_pose(R, T) for R, T in cams]).float()
 
 # %% ../nbs/02_camera.ipynb #6298f787
-def _generator(seed)->torch.Generator:
-    if isinstance(seed, torch.Generator): return seed
-    return torch.Generator().manual_seed(0 if seed is None else int(seed))
-
 def chain_segments(segments:list, # trajectories, each starting at the identity in its own frame
                   )->torch.Tensor: # (1 + Σ(len−1), 4, 4): each segment continues from the previous one's last pose
     "Concatenate relative trajectories into one, dropping the shared frames."
@@ -200,13 +197,13 @@ def chain_segments(segments:list, # trajectories, each starting at the identity 
 
 def backward_path(rotation_path:list, # per segment: 0 straight back, +1 / -1 turn
                   settings:BackwardPathSettings|None=None, # path settings; defaults are the authors'
-                  seed:int|torch.Generator|None=0, # seed or generator for the wobble amplitudes
+                  seed:int|torch.Generator|None=0, # seed or generator for the wobble amplitudes; None: torch's global random state
                  )->torch.Tensor: # (1 + len(rotation_path)·(frames+1), 4, 4) camera-to-world poses (more with ramps)
     "The authors' camera path for a whole journey: backward segments with turns and a height wobble."
     s = settings or BackwardPathSettings()
     path = [int(r) for r in rotation_path]
     if not path: raise ValueError("rotation_path is empty")
-    g, lo, hi, segs = _generator(seed), *s.wobble_range, []
+    g, lo, hi, segs = as_generator(seed=seed), *s.wobble_range, []
     for i, rot in enumerate(path):
         w = lo + (hi - lo) * torch.rand((), generator=g, dtype=torch.float64).item()
         up = down = False
@@ -234,7 +231,7 @@ def plot_trajectory(poses:torch.Tensor, # (N, 4, 4) camera-to-world poses
     if ax is None: _, ax = plt.subplots(figsize=(4, 3))
     if points is not None:
         pts = torch.as_tensor(np.asarray(points) if not torch.is_tensor(points) else points).float()
-        sel = torch.randperm(len(pts), generator=_generator(seed))[:max_points]
+        sel = torch.randperm(len(pts), generator=as_generator(seed=seed))[:max_points]
         c = None if colors is None else torch.as_tensor(np.asarray(colors) if not torch.is_tensor(colors) else colors).float()[sel].clamp(0, 1).numpy()
         ax.scatter(pts[sel, ia], pts[sel, ib], s=0.5, c=c if c is not None else 'lightgray', linewidths=0)
     c, f = P[:, :3, 3], P[:, :3, 2]
@@ -385,9 +382,7 @@ def save_trajectory(fname, # path of the .json file to write
     d = {'format': 'dreamjourney.trajectory', 'version': 1, 'convention': TRAJECTORY_CONVENTION,
          'poses': P.double().tolist(), 'K': None if K is None else check_intrinsics(K).double().tolist(),
          'width': width, 'height': height, 'meta': meta}
-    fname = Path(fname); fname.parent.mkdir(parents=True, exist_ok=True)
-    fname.write_text(json.dumps(d))
-    return fname
+    return atomic_write(fname, json.dumps(d))
 
 def load_trajectory(fname, # path of a .json file written by `save_trajectory`
                    )->dict: # {'poses': (N,4,4) tensor, 'K': 3×3 tensor or None, 'width', 'height', 'meta'}

@@ -4,58 +4,16 @@
 
 # %% ../nbs/03_depth.ipynb #5138b31a
 from __future__ import annotations
-import math, warnings
+import math
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
+from .core import image_to_tensor, tensor_to_pil
 from .camera import check_intrinsics, wonderjourney_intrinsics
 
 # %% auto #0
-__all__ = ['DEPTH_MODELS', 'image_to_tensor', 'tensor_to_image', 'check_depth', 'disparity_to_depth', 'fit_scale_shift',
-           'align_depth', 'DepthEstimator', 'GroundPlaneDepth', 'TransformersDepth', 'load_depth_model']
-
-# %% ../nbs/03_depth.ipynb #a444ac25
-def image_to_tensor(image, # PIL image, H×W / H×W×C array (uint8, or float in [0,1]), or C×H×W tensor
-                   )->torch.Tensor: # 3×H×W float32 tensor in [0, 1]
-    "Convert an image to the toolkit's inside format, a 3×H×W float32 tensor in [0, 1]; grayscale, palette and RGBA are converted."
-    if isinstance(image, Image.Image):
-        if image.width == 0 or image.height == 0: raise ValueError(f"image is empty ({image.width}×{image.height} pixels)")
-        mode = image.mode
-        if mode in ('I', 'I;16', 'I;16B', 'I;16L', 'F'):
-            raise ValueError(f"image must be 8-bit RGB, grayscale, palette or RGBA, got mode {mode!r}: convert it to 8-bit first")
-        if mode == 'P': image = image.convert('RGBA' if 'transparency' in image.info else 'RGB'); mode = image.mode
-        if mode in ('RGBA', 'LA', 'PA', 'RGBa', 'La'): image = image.convert('RGBA'); arr = np.asarray(image)
-        else: arr = np.asarray(image.convert('RGB'))
-    elif torch.is_tensor(image):
-        t = image.detach().cpu()
-        if t.ndim == 2: t = t[None]
-        if t.ndim != 3 or t.shape[0] not in (1, 3, 4): raise ValueError(f"image tensor must be C×H×W with C in (1, 3, 4), got shape {tuple(t.shape)}")
-        arr = t.permute(1, 2, 0).numpy()
-    else: arr = np.asarray(image)
-    if arr.ndim == 2: arr = arr[..., None]
-    if arr.ndim != 3 or arr.shape[-1] not in (1, 3, 4): raise ValueError(f"image must be H×W, H×W×1, H×W×3 or H×W×4, got shape {arr.shape}")
-    if arr.shape[0] == 0 or arr.shape[1] == 0: raise ValueError(f"image is empty ({arr.shape[1]}×{arr.shape[0]} pixels)")
-    if arr.dtype == np.uint8: x = torch.from_numpy(arr.astype(np.float32) / 255)
-    elif np.issubdtype(arr.dtype, np.floating):
-        x = torch.from_numpy(arr.astype(np.float32))
-        if not torch.isfinite(x).all(): raise ValueError("image has non-finite values")
-        if x.min() < 0 or x.max() > 1: raise ValueError(f"float images must be in [0, 1], got range [{x.min().item():.3g}, {x.max().item():.3g}]")
-    elif arr.dtype == np.bool_: x = torch.from_numpy(arr.astype(np.float32))
-    else: raise ValueError(f"image arrays must be uint8 or float in [0, 1], got dtype {arr.dtype}")
-    if x.shape[-1] == 4:
-        n = int((x[..., 3] < 1).sum())
-        if n: warnings.warn(f"RGBA image: alpha dropped, {n} of {x.shape[0]*x.shape[1]} pixels were not fully opaque (their stored colour is used)")
-        x = x[..., :3]
-    if x.shape[-1] == 1: x = x.expand(-1, -1, 3)
-    return x.permute(2, 0, 1).contiguous()
-
-def tensor_to_image(x:torch.Tensor, # 3×H×W (or H×W) float tensor in [0, 1]
-                   )->np.ndarray: # H×W×3 uint8 array
-    "The inside format back to an H×W×3 uint8 array (values clipped to [0, 1])."
-    x = x.detach().float().cpu()
-    if x.ndim == 2: x = x[None].expand(3, -1, -1)
-    return (x.clamp(0, 1).permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8)
+__all__ = ['DEPTH_MODELS', 'check_depth', 'disparity_to_depth', 'fit_scale_shift', 'align_depth', 'DepthEstimator',
+           'GroundPlaneDepth', 'TransformersDepth', 'load_depth_model']
 
 # %% ../nbs/03_depth.ipynb #6e00cb85
 def _where(mask:torch.Tensor, k:int=3)->str:
@@ -218,7 +176,7 @@ class TransformersDepth(DepthEstimator):
     def device(self): return next(self.model.parameters()).device
     def predict(self, image:torch.Tensor)->torch.Tensor:
         H, W = image.shape[1:]
-        pil = Image.fromarray(tensor_to_image(image))
+        pil = tensor_to_pil(image)
         pv = self.processor(images=pil, return_tensors='pt')['pixel_values']
         p = next(self.model.parameters())
         out = self.model(pixel_values=pv.to(p.device, p.dtype)).predicted_depth

@@ -5,22 +5,21 @@
 # %% auto #0
 __all__ = ['STAGE1_CAMERA_PROMPT', 'GENERIC_SCENE_PROMPT', 'GENERIC_MOTION_PROMPT', 'SYSTEM_PROMPT', 'SCENE_INSTRUCTIONS',
            'MOTION_INSTRUCTIONS', 'LEVELS', 'SCENE_SCHEMA', 'MOTION_SCHEMA', 'SceneDescription', 'EntityMotion',
-           'MotionPrompt', 'Director', 'FixedDirector', 'as_pil_rgb', 'image_data_url', 'decode_data_url',
-           'scene_messages', 'motion_messages', 'ReplyError', 'parse_json_reply', 'check_schema', 'redact_messages',
-           'cache_key', 'ReplyCache', 'FakeChatServer', 'canned_reply', 'DirectorError', 'DirectorConnectionError',
-           'DirectorRefusal', 'DirectorReplyError', 'LLMDirector', 'make_director']
+           'MotionPrompt', 'Director', 'FixedDirector', 'image_data_url', 'decode_data_url', 'scene_messages',
+           'motion_messages', 'ReplyError', 'parse_json_reply', 'check_schema', 'redact_messages', 'cache_key',
+           'ReplyCache', 'DirectorError', 'DirectorConnectionError', 'DirectorRefusal', 'DirectorReplyError',
+           'LLMDirector', 'make_director']
 
 # %% ../nbs/08_director.ipynb #6480b5ff
-import base64, hashlib, io, json, os, re, tempfile, threading, time, warnings
+import base64, hashlib, io, json, os, re, time, warnings
 from dataclasses import dataclass, field, asdict
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-import numpy as np
 import openai
 from fastcore.basics import patch
 from PIL import Image
+from .core import image_to_tensor, tensor_to_pil, atomic_write
 
 # %% ../nbs/08_director.ipynb #5c394cf6
 STAGE1_CAMERA_PROMPT = ("a smooth aerial camera glide through the scene, travelling at a steady pace, "
@@ -100,20 +99,7 @@ class FixedDirector(Director):
         return {'director': 'FixedDirector', 'scene_prompt': self.scene_text, 'motion_prompt': self.motion_text}
 
 # %% ../nbs/08_director.ipynb #62e5d3ed
-def as_pil_rgb(image)->Image.Image:
-    "A PIL RGB image from a PIL image or an H×W×3 uint8 / float-in-[0,1] array."
-    if isinstance(image, Image.Image): return image.convert('RGB')
-    a = np.asarray(image)
-    if a.ndim != 3 or a.shape[2] not in (3, 4) or 0 in a.shape[:2]:
-        raise ValueError(f"image must be a PIL image or an H×W×3 array, got shape {a.shape}")
-    a = a[..., :3]
-    if a.dtype != np.uint8:
-        if not np.issubdtype(a.dtype, np.floating): raise ValueError(f"image array must be uint8 or float in [0, 1], got dtype {a.dtype}")
-        if a.min() < 0 or a.max() > 1: raise ValueError(f"float image must lie in [0, 1], got range [{a.min():.3g}, {a.max():.3g}]")
-        a = (a*255).round().astype(np.uint8)
-    return Image.fromarray(np.ascontiguousarray(a))
-
-def image_data_url(image, # PIL image or H×W×3 array
+def image_data_url(image, # PIL image, H×W×3 array or 3×H×W tensor (see `image_to_tensor`)
                    max_side:int=512, # the long side is shrunk to at most this many pixels
                    fmt:str='JPEG', # 'JPEG' (smaller) or 'PNG' (lossless)
                    quality:int=90, # JPEG quality
@@ -121,7 +107,7 @@ def image_data_url(image, # PIL image or H×W×3 array
     "The image as a base64 data URL, downscaled so that its long side is at most `max_side`."
     fmt = fmt.upper().replace('JPG', 'JPEG')
     if fmt not in ('JPEG', 'PNG'): raise ValueError(f"fmt must be 'JPEG' or 'PNG', got {fmt!r}")
-    im = as_pil_rgb(image)
+    im = tensor_to_pil(image_to_tensor(image))
     s = max_side / max(im.size)
     if s < 1: im = im.resize((max(1, round(im.width*s)), max(1, round(im.height*s))), Image.LANCZOS)
     buf = io.BytesIO()
@@ -272,90 +258,8 @@ class ReplyCache:
         except (OSError, ValueError): return None
     def put(self, key:str, entry:dict):
         "Store `entry` (JSON data) under `key` atomically."
-        self.root.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.root, prefix='.tmp-', suffix='.json')
-        try:
-            with os.fdopen(fd, 'w') as f: json.dump(entry, f, ensure_ascii=False, indent=1)
-            os.replace(tmp, self.path(key))
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True); raise
+        atomic_write(self.path(key), json.dumps(entry, ensure_ascii=False, indent=1))
     def __len__(self): return len(list(self.root.glob('*.json'))) if self.root.exists() else 0
-
-# %% ../nbs/08_director.ipynb #c007a9f8
-class FakeChatServer:
-    "Test utility: a scripted OpenAI-style chat-completions server on 127.0.0.1 (use as a context manager)."
-    def __init__(self,
-                 replies=(), # script: reply texts, dicts (content/refusal/finish_reason/status/error/headers/delay) or functions of the body
-                 default=None): # called with the request body when the script is empty; None answers 500
-        self.replies, self.default, self.requests = list(replies), default, []
-        self._lock, self._stop, self.httpd = threading.Lock(), threading.Event(), None
-
-    def push(self, *replies):
-        "Append replies to the script."
-        with self._lock: self.replies.extend(replies)
-
-    @property
-    def base_url(self)->str: return f'http://127.0.0.1:{self.httpd.server_port}/v1'
-
-    def start(self):
-        "Start serving in a daemon thread."
-        srv = self
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args): pass
-            def do_POST(self): srv._handle(self)
-            def do_GET(self): srv._send(self, 404, {'error': {'message': 'not found', 'type': 'invalid_request_error'}})
-        self.httpd = ThreadingHTTPServer(('127.0.0.1', 0), Handler)
-        self.httpd.daemon_threads = True
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-        return self
-
-    def stop(self):
-        "Stop serving; waiting handlers are released."
-        self._stop.set()
-        if self.httpd: self.httpd.shutdown(); self.httpd.server_close()
-
-    def __enter__(self): return self.start()
-    def __exit__(self, *args): self.stop()
-
-    def _send(self, h, status, payload, headers=None):
-        data = json.dumps(payload).encode()
-        try:
-            h.send_response(status)
-            h.send_header('Content-Type', 'application/json'); h.send_header('Content-Length', str(len(data)))
-            for k, v in (headers or {}).items(): h.send_header(k, str(v))
-            h.end_headers(); h.wfile.write(data)
-        except OSError: pass  # the client gave up (timeout) and closed the connection
-
-    def _handle(self, h):
-        body = json.loads(h.rfile.read(int(h.headers.get('Content-Length') or 0)) or b'{}')
-        if h.path.rstrip('/') != '/v1/chat/completions':
-            return self._send(h, 404, {'error': {'message': f'no route {h.path}', 'type': 'invalid_request_error'}})
-        with self._lock:
-            self.requests.append(body)
-            spec = self.replies.pop(0) if self.replies else self.default
-        if spec is None: spec = {'status': 500, 'error': 'FakeChatServer: no scripted reply left'}
-        if callable(spec): spec = spec(body)
-        if isinstance(spec, str): spec = {'content': spec}
-        if spec.get('delay'): self._stop.wait(spec['delay'])
-        status = spec.get('status', 200)
-        if status != 200:
-            kind = 'rate_limit_error' if status == 429 else 'server_error' if status >= 500 else 'invalid_request_error'
-            return self._send(h, status, {'error': {'message': spec.get('error', f'HTTP {status}'), 'type': kind, 'code': spec.get('code')}}, spec.get('headers'))
-        msg = {'role': 'assistant', 'content': spec.get('content'), 'refusal': spec.get('refusal')}
-        self._send(h, 200, {'id': f'chatcmpl-{len(self.requests)}', 'object': 'chat.completion', 'created': int(time.time()),
-                            'model': body.get('model', ''), 'choices': [{'index': 0, 'message': msg, 'finish_reason': spec.get('finish_reason', 'stop')}],
-                            'usage': {'prompt_tokens': 1, 'completion_tokens': 1, 'total_tokens': 2}}, spec.get('headers'))
-
-def canned_reply(body:dict)->dict: # a FakeChatServer reply spec
-    "Test utility: a valid answer to either director job, chosen from the request text."
-    text = json.dumps(body.get('messages', []))
-    if 'nearby_entities' in text:
-        return {'content': json.dumps({'entities_in_view': ['hills', 'sky'], 'scene_name': 'Windy Hill Meadow',
-                                       'nearby_entities': ['sheep grazing', 'a kite fluttering', 'grass rippling', 'clouds drifting', 'a stone wall']})}
-    return {'content': json.dumps({'identified': ['clouds', 'grass'],
-                                   'analysis': [{'entity': 'clouds', 'significance': 'high', 'motion_possibility': 'high', 'motion': 'drift to the left'},
-                                                {'entity': 'grass', 'significance': 'medium', 'motion_possibility': 'high', 'motion': 'ripples in the wind'}],
-                                   'prompt': 'The clouds drift to the left. The grass ripples in the wind.'})}
 
 # %% ../nbs/08_director.ipynb #48037647
 class DirectorError(RuntimeError):

@@ -9,6 +9,7 @@ from dataclasses import dataclass, asdict
 import numpy as np
 import torch
 from PIL import Image
+from .core import tensor_to_image, optional_import
 from .camera import BackwardPathSettings, backward_path, wonderjourney_intrinsics
 from .pointcloud import procedural_scene, unproject, render_points
 from .guidance import GuidanceSettings, GaussianPriorBackend, assemble_prior, guided_sample
@@ -47,7 +48,7 @@ def explore(case:ExplorerCase, # the Stage I to sample
             seed:int=0, # sampling seed
            )->tuple: # (sampled video F×3×H×W, metrics dict)
     "Sample the case with the Gaussian-prior backend and measure the result."
-    backend = GaussianPriorBackend.fit(case.image.permute(1, 2, 0).numpy(), frames=len(case.video) + 2*settings.pad)
+    backend = GaussianPriorBackend.fit(case.image, frames=len(case.video) + 2*settings.pad)
     t = time.perf_counter()
     res = guided_sample(backend, case.video, case.mask, settings, generator=seed)
     v, m = res.video.clamp(0, 1), case.mask.float()
@@ -63,7 +64,7 @@ def frames_png(case:ExplorerCase, # the case (for the prior video and mask)
     hole = torch.tensor([1., 0., 1.])[:, None, None]
     top = torch.where(case.mask.bool(), case.video, hole)
     grid = torch.cat([torch.cat(list(top), 2), torch.cat(list(video), 2)], 1).clamp(0, 1)
-    a = (grid.permute(1, 2, 0).numpy()*255).round().astype(np.uint8).repeat(scale, 0).repeat(scale, 1)
+    a = tensor_to_image(grid).repeat(scale, 0).repeat(scale, 1)
     buf = io.BytesIO(); Image.fromarray(a).save(buf, format='PNG'); return buf.getvalue()
 
 class Explorer:
@@ -71,7 +72,7 @@ class Explorer:
     def __init__(self, case:ExplorerCase|None=None, # the Stage I (default: `explorer_case()`)
                  steps:int=10, # sampling steps per run (kept small: it re-runs on every move)
                  seed:int=0): # sampling seed (fixed: changes come from the settings only)
-        import ipywidgets as W
+        W = optional_import('ipywidgets', 'notebooks')
         self.case, self.steps, self.seed = case or explorer_case(), steps, seed
         st = dict(continuous_update=False, style={'description_width': '120px'}, layout=W.Layout(width='420px'))
         self.mode = W.Dropdown(options=['dps', 'jacobian_free', 'none'], value='dps', description='mode', **st)

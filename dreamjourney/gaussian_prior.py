@@ -9,11 +9,12 @@ from pathlib import Path
 import numpy as np
 import torch
 from tqdm.auto import tqdm
+from .core import image_to_tensor, tensor_to_image, tensor_to_pil, as_generator, check_finite
 from .diffusion import karras_sigmas, euler_step
 
 # %% auto #0
 __all__ = ['landscape_image', 'radial_spectrum', 'temporal_spectrum', 'colour_basis', 'gaussian_blur', 'GaussianVideoPrior',
-           'dense_covariance', 'temporal_covariance', 'prior_demo', 'prior_demo_cli']
+           'temporal_covariance', 'prior_demo', 'prior_demo_cli']
 
 # %% ../nbs/01_gaussian_prior.ipynb #a025053a
 def landscape_image(height:int=128, # image height in pixels
@@ -22,7 +23,7 @@ def landscape_image(height:int=128, # image height in pixels
                    )->np.ndarray: # H×W×3 uint8 RGB image
     "A procedural landscape (sky, ridge, textured ground) for demos and tests: nothing to download."
     if height < 8 or width < 8: raise ValueError(f"landscape_image needs at least 8×8 pixels, got {height}×{width}")
-    g = torch.Generator().manual_seed(seed)
+    g = as_generator(seed=seed)
     yy, xx = torch.meshgrid(torch.linspace(0, 1, height), torch.linspace(0, 1, width), indexing='ij')
     def pink(scale):
         k = torch.sqrt(torch.fft.fftfreq(height)[:, None]**2 + torch.fft.fftfreq(width)[None]**2).clamp(min=1/max(height, width))
@@ -32,24 +33,9 @@ def landscape_image(height:int=128, # image height in pixels
     sky = torch.stack([0.45 + 0.3*yy, 0.65 + 0.2*yy, 0.95 - 0.1*yy])
     ground = torch.stack([0.25 + 0.1*yy, 0.45 - 0.1*yy, 0.2 + 0*yy]) + pink(0.08)[None]
     img = torch.where(yy[None] < ridge[None, None, :].squeeze(1), sky, ground)
-    return (img.clamp(0, 1).permute(1, 2, 0).numpy()*255).round().astype(np.uint8)
+    return tensor_to_image(img)
 
 # %% ../nbs/01_gaussian_prior.ipynb #11dacc0b
-def _as_rgb_float(image) -> torch.Tensor:
-    "H×W×3 float tensor in [0,1] from a PIL image or an H×W×3 uint8/float array, with clear errors."
-    try:
-        from PIL import Image
-        if isinstance(image, Image.Image):
-            if image.mode != 'RGB': raise ValueError(f"image must be RGB, got mode '{image.mode}' (convert it with image.convert('RGB'))")
-            image = np.asarray(image)
-    except ImportError: pass
-    a = torch.as_tensor(np.asarray(image))
-    if a.ndim != 3 or a.shape[-1] != 3: raise ValueError(f"image must be H×W×3 RGB, got shape {tuple(a.shape)}")
-    if a.shape[0] == 0 or a.shape[1] == 0: raise ValueError(f"image is empty: shape {tuple(a.shape)}")
-    a = a.float()/255 if a.dtype == torch.uint8 else a.float()
-    if not torch.isfinite(a).all(): raise ValueError("image contains NaN or inf values")
-    return a
-
 def _freq_radius(height, width):
     "Integer ring index of every 2-D DFT frequency (in units of the larger side's fundamental)."
     fy, fx = torch.fft.fftfreq(height)[:, None], torch.fft.fftfreq(width)[None]
@@ -124,7 +110,7 @@ class GaussianVideoPrior:
 
     @classmethod
     def fit(cls,
-            image, # the image to fit: PIL RGB, or H×W×3 uint8 / float in [0, 1]
+            image, # the image to fit: PIL image, H×W×3 array or 3×H×W tensor (see `image_to_tensor`)
             frames:int=16, # number of frames F of the videos
             rho:float=0.95, # correlation between consecutive frames
             floor:float=1e-6, # smallest power at any frequency (keeps the spectrum invertible)
@@ -132,7 +118,7 @@ class GaussianVideoPrior:
             detrend:float=0., # fit the texture only: subtract a Gaussian blur of std `detrend`·max(H, W) first (0: the whole image)
            ):
         "Fit mean and spectrum to one image: its channel means, its ring-averaged spectrum, an AR(1) in time."
-        im = _as_rgb_float(image).permute(2, 0, 1)
+        im = image_to_tensor(image)
         if basis not in ('rgb', 'pca'): raise ValueError(f"basis must be 'rgb' or 'pca', got {basis!r}")
         if not 0 <= detrend < 1: raise ValueError(f"detrend must be in [0, 1), got {detrend}")
         Q = colour_basis(im) if basis == 'pca' else None
@@ -160,18 +146,14 @@ class GaussianVideoPrior:
         self._check(y, 'y'); return self.filter(y, self.spectrum.to(y.dtype))
 
 # %% ../nbs/01_gaussian_prior.ipynb #fdd568da
-def _randn(shape, generator=None, seed=None, dtype=torch.float32):
-    if generator is None and seed is not None: generator = torch.Generator().manual_seed(seed)
-    return torch.randn(shape, generator=generator, dtype=dtype)
-
 @torch.no_grad()
 def _sample(self:GaussianVideoPrior,
             n:int=1, # number of videos
             generator:torch.Generator|None=None, # source of randomness
-            seed:int|None=None, # or a seed
+            seed:int|None=None, # or a seed (see `as_generator`)
            )->torch.Tensor: # n×F×3×H×W videos
     "Exact samples from the prior."
-    z = _randn((n, *self.shape), generator, seed)
+    z = torch.randn((n, *self.shape), generator=as_generator(generator, seed))
     return self.mean + self.filter(z, self.spectrum.sqrt())
 GaussianVideoPrior.sample = _sample
 
@@ -189,17 +171,6 @@ def _denoise(self:GaussianVideoPrior,
     return self.mean + self.filter(x - self.mean, s/(s + sigma**2))
 GaussianVideoPrior.denoise = _denoise
 
-# %% ../nbs/01_gaussian_prior.ipynb #6211ff49
-def dense_covariance(prior:GaussianVideoPrior, # a (tiny) prior
-                     channel:int=0, # which colour channel (channels are independent)
-                    )->torch.Tensor: # (F·H·W)² covariance matrix in float64
-    "The prior's covariance for one channel as a dense matrix, built from explicit DFT matrices (a reference for tests)."
-    f, _, h, w = prior.shape
-    def dft(n): k = torch.arange(n, dtype=torch.float64); return torch.exp(-2j*math.pi*k[:, None]*k[None]/n)/math.sqrt(n)
-    Fm = torch.kron(torch.kron(dft(f), dft(h)), dft(w))
-    s = prior.spectrum[:, channel].double().flatten().to(torch.complex128)
-    return (Fm.conj().T @ (s[:, None]*Fm)).real
-
 # %% ../nbs/01_gaussian_prior.ipynb #ec2b9658
 @torch.no_grad()
 def _diffusion_sample(self:GaussianVideoPrior,
@@ -208,14 +179,14 @@ def _diffusion_sample(self:GaussianVideoPrior,
                       sigma_min:float=0.002, # smallest noise level
                       sigma_max:float=80., # largest noise level
                       generator:torch.Generator|None=None, # source of randomness
-                      seed:int|None=None, # or a seed
+                      seed:int|None=None, # or a seed (see `as_generator`)
                       progress:bool=False, # show a progress bar
                      )->torch.Tensor: # n×F×3×H×W videos
     "Sample by integrating the probability-flow ODE with Euler steps on Karras sigmas, denoised exactly."
-    if generator is None and seed is not None: generator = torch.Generator().manual_seed(seed)
+    generator = as_generator(generator, seed)
     sig = karras_sigmas(sigma_min, sigma_max, steps)
     sig = torch.cat([sig, sig.new_zeros(1)])
-    x = self.sample(n, generator=generator) + sig[0]*_randn((n, *self.shape), generator)
+    x = self.sample(n, generator=generator) + sig[0]*torch.randn((n, *self.shape), generator=generator)
     for i in tqdm(range(steps), disable=not progress, desc='sampling'):
         x = euler_step(x, self.denoise(x, sig[i]), sig[i], sig[i + 1])
     return x
@@ -255,7 +226,7 @@ def _posterior_mean(self:GaussianVideoPrior,
                    )->torch.Tensor: # E[x | V], same shape as video
     "Exact posterior mean of the video given its visible pixels."
     self._check(video, 'video'); mask = _check_mask(self, mask, video)
-    if tau <= 0: raise ValueError(f"tau must be > 0, got {tau}")
+    if check_finite('tau', tau) <= 0: raise ValueError(f"tau must be > 0, got {tau}")
     return self.mean + _posterior_gain(self, video - self.mean, mask, tau, tol, max_iter)
 GaussianVideoPrior.posterior_mean = _posterior_mean
 
@@ -266,16 +237,16 @@ def _posterior_sample(self:GaussianVideoPrior,
                       n:int=1, # number of samples
                       tau:float=1e-2, # observation noise std on visible pixels
                       generator:torch.Generator|None=None, # source of randomness
-                      seed:int|None=None, # or a seed
+                      seed:int|None=None, # or a seed (see `as_generator`)
                       tol:float=1e-5, # CG tolerance
                       max_iter:int=5000, # CG iteration limit
                      )->torch.Tensor: # n×F×3×H×W exact posterior samples
     "Exact samples of the video given its visible pixels (Matheron's rule)."
     self._check(video, 'video'); mask = _check_mask(self, mask, video)
-    if tau <= 0: raise ValueError(f"tau must be > 0, got {tau}")
-    if generator is None and seed is not None: generator = torch.Generator().manual_seed(seed)
+    if check_finite('tau', tau) <= 0: raise ValueError(f"tau must be > 0, got {tau}")
+    generator = as_generator(generator, seed)
     xs = self.sample(n, generator=generator).to(video.dtype)
-    obs = xs + tau*_randn(xs.shape, generator, dtype=video.dtype)
+    obs = xs + tau*torch.randn(xs.shape, generator=generator, dtype=video.dtype)
     return xs + _posterior_gain(self, video - obs, mask.expand_as(xs), tau, tol, max_iter)
 GaussianVideoPrior.posterior_sample = _posterior_sample
 
@@ -294,14 +265,14 @@ def _condition_on_frames(self:GaussianVideoPrior,
                          at:list, # their K frame indices in the video (e.g. [0] or [0, F-1])
                          n:int=1, # number of samples
                          generator:torch.Generator|None=None, # source of randomness
-                         seed:int|None=None, # or a seed
+                         seed:int|None=None, # or a seed (see `as_generator`)
                         )->torch.Tensor: # n×F×3×H×W exact samples given the known frames
     "Exact samples given whole known frames (closed form: a temporal blend plus a prior residual)."
     f = self.shape[0]
     at = [int(a) % f for a in at]
     if len(set(at)) != len(at) or not at: raise ValueError(f"frame indices must be distinct and non-empty, got {at}")
     if tuple(frames.shape) != (len(at), *self.shape[1:]): raise ValueError(f"frames must be {len(at)}×{self.shape[1]}×{self.shape[2]}×{self.shape[3]}, got {tuple(frames.shape)}")
-    if generator is None and seed is not None: generator = torch.Generator().manual_seed(seed)
+    generator = as_generator(generator, seed)
     T = self.temporal_covariance()
     Wt = torch.linalg.solve(T[at][:, at], T[at]).T.float()  # F×K blend weights, rows `at` are one-hot
     y = self.sample(n, generator=generator)
@@ -316,20 +287,18 @@ def prior_demo(out:str='demo', # output folder (created)
               )->dict: # paths of what was written
     "Fit the Gaussian prior to a painted landscape; write a diffusion sample and a first-frame-conditioned sample."
     import mediapy
-    from PIL import Image
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
     img = landscape_image(size, size, seed=seed)
     prior = GaussianVideoPrior.fit(img, frames=frames, rho=0.95)
     uncond = prior.diffusion_sample(1, steps=25, seed=seed, progress=True)[0]
-    first = torch.from_numpy(img/255.).float().permute(2, 0, 1)[None]
+    first = image_to_tensor(img)[None]
     cond = prior.condition_on_frames(first, [0], seed=seed)[0]
     to_np = lambda v: v.clamp(0, 1).permute(0, 2, 3, 1).numpy()
     paths = dict(image=out/'input.png', diffusion=out/'prior_diffusion_sample.mp4', conditioned=out/'prior_first_frame_conditioned.mp4', strip=out/'frames.png')
-    Image.fromarray(img).save(paths['image'])
+    tensor_to_pil(first[0]).save(paths['image'])
     mediapy.write_video(paths['diffusion'], to_np(uncond), fps=8)
     mediapy.write_video(paths['conditioned'], to_np(cond), fps=8)
-    strip = np.concatenate(list(to_np(cond[::max(1, frames//6)])), axis=1)
-    Image.fromarray((strip*255).round().astype(np.uint8)).save(paths['strip'])
+    tensor_to_pil(torch.cat(list(cond[::max(1, frames//6)]), dim=-1)).save(paths['strip'])
     for k, v in paths.items(): print(f'{k:12s} {v}')
     return paths
 

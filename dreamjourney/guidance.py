@@ -11,12 +11,13 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 from .diffusion import karras_sigmas
-from .gaussian_prior import GaussianVideoPrior, _as_rgb_float
+from .core import image_to_tensor, check_video_mask, as_generator
+from .gaussian_prior import GaussianVideoPrior
 
 # %% auto #0
-__all__ = ['MODES', 'VideoBackend', 'renoise_coefficients', 'GaussianPriorBackend', 'check_prior', 'assemble_prior', 'pad_views',
-           'unpad_views', 'fill_holes', 'GuidanceSettings', 'masked_loss', 'guided_step', 'GuidedResult',
-           'visible_psnr', 'guided_sample']
+__all__ = ['MODES', 'VideoBackend', 'renoise_coefficients', 'GaussianPriorBackend', 'assemble_prior', 'pad_views', 'unpad_views',
+           'fill_holes', 'GuidanceSettings', 'masked_loss', 'guided_step', 'GuidedResult', 'visible_psnr',
+           'guided_sample']
 
 # %% ../nbs/05_guidance.ipynb #8f5b297d
 _SKIP = {'epsilon': lambda a, b: 1/a, 'v_prediction': lambda a, b: a/(a*a + b*b), 'flow': lambda a, b: 1., 'sample': lambda a, b: 0.}
@@ -188,8 +189,7 @@ class GaussianPriorBackend(VideoBackend):
                   num_frames:int|None=None, # frames to sample (None: the length of the prior video given to the sampler)
                   **kwargs): # other conditioning (end frame, negative prompt, generator) is not used by the prior
         "Condition on the current view: the prior is fitted to it (now, or for the prior video the sampler brings); returns self."
-        if isinstance(image, Tensor) and image.ndim == 3 and image.shape[0] == 3: image = image.permute(1, 2, 0)
-        self._image = _as_rgb_float(image)
+        self._image = image_to_tensor(image).float().cpu()
         self.prior = None if num_frames is None else self._fit(num_frames)
         return self
     def _fit(self, frames:int, mean:Tensor|None=None)->GaussianVideoPrior:
@@ -219,41 +219,12 @@ class GaussianPriorBackend(VideoBackend):
                        **kwargs)->Tensor: # F×3×H×W in [0, 1]
         "Stage II: an exact sample of the prior given that its first frame is `image` (closed form)."
         self.condition(image)
-        first = self._image.permute(2, 0, 1)
+        first = self._image
         self.prior = self._fit(num_frames, first[None].expand(num_frames, -1, -1, -1) if self.scene else None)
         self.count()
         return self.prior.condition_on_frames(first[None], [0], generator=generator)[0].clamp(0, 1)
 
 # %% ../nbs/05_guidance.ipynb #362046a5
-def _video(v, name:str)->Tensor:
-    "A video or image tensor as float, with a clear error for anything else."
-    if not isinstance(v, Tensor): v = torch.as_tensor(v)
-    if not v.is_floating_point() and v.dtype != torch.bool: v = v.float()/255 if v.dtype == torch.uint8 else v.float()
-    return v.float()
-
-def check_prior(video:Tensor, # F×3×H×W prior video in [0, 1]
-                mask:Tensor, # F×1×H×W (or F×3×H×W) binary visibility mask
-               )->tuple: # (video float32, mask float32 F×1×H×W)
-    "Validate a prior video and mask: shapes that agree, at least 2 frames, a binary mask, finite values in [0, 1]."
-    video, mask = _video(video, 'video'), _video(mask, 'mask')
-    if video.ndim != 4 or video.shape[1] != 3: raise ValueError(f"video must be F×3×H×W, got shape {tuple(video.shape)}")
-    if video.shape[0] < 2: raise ValueError(f"the prior video needs at least 2 frames (first and last view), got {video.shape[0]}")
-    if mask.ndim == 3: mask = mask[:, None]
-    if mask.ndim != 4 or mask.shape[0] != video.shape[0] or mask.shape[1] not in (1, 3) or tuple(mask.shape[2:]) != tuple(video.shape[2:]):
-        raise ValueError(f"mask must be F×1×H×W matching the video {tuple(video.shape)}, got {tuple(mask.shape)}")
-    bad = (mask != 0) & (mask != 1)
-    if bad.any():
-        raise ValueError(f"mask must be binary (1 visible, 0 hidden), got a value {mask[bad][0].item():g}; soft masks are not weights here: "
-                         "threshold one first (mask > 0.5), or pool it as a latent backend does")
-    if mask.shape[1] == 3:
-        if not (mask == mask[:, :1]).all(): raise ValueError("a 3-channel mask must be the same in every channel")
-        mask = mask[:, :1]
-    if not torch.isfinite(video).all(): raise ValueError("video contains NaN or inf values")
-    vis = video[mask.expand_as(video) > 0]
-    if vis.numel() and (vis.min() < -1e-3 or vis.max() > 1 + 1e-3):
-        raise ValueError(f"visible video values must lie in [0, 1], got range [{vis.min().item():.3g}, {vis.max().item():.3g}]")
-    return video, mask
-
 def assemble_prior(first:Tensor, # 3×H×W the input view I_0, values in [0, 1]
                    rendered:Tensor, # (N-1)×3×H×W the rendered frames between
                    rendered_masks:Tensor, # (N-1)×1×H×W their visibility masks (1 where a point landed)
@@ -261,14 +232,11 @@ def assemble_prior(first:Tensor, # 3×H×W the input view I_0, values in [0, 1]
                    pad:int=0, # extra copies of the first and last view (leave 0 and let `guided_sample` pad)
                   )->tuple: # (V (N+1+2·pad)×3×H×W, M (N+1+2·pad)×1×H×W)
     "The prior video V = [I_0, rendered…, I_N] and mask M = [1, masks…, 1]."
-    first, last, rendered, rm = _video(first, 'first'), _video(last, 'last'), _video(rendered, 'rendered'), _video(rendered_masks, 'rendered_masks')
-    if first.ndim != 3 or first.shape[0] != 3: raise ValueError(f"first must be a 3×H×W view, got shape {tuple(first.shape)}")
+    first, last = image_to_tensor(first, 'first'), image_to_tensor(last, 'last')
     if tuple(last.shape) != tuple(first.shape): raise ValueError(f"last must have the shape of first {tuple(first.shape)}, got {tuple(last.shape)}")
-    if rendered.ndim != 4 or tuple(rendered.shape[1:]) != tuple(first.shape):
+    rendered, rm = check_video_mask(rendered, rendered_masks, min_frames=0)
+    if tuple(rendered.shape[1:]) != tuple(first.shape):
         raise ValueError(f"rendered must be (N-1)×3×H×W with 3×H×W = {tuple(first.shape)}, got {tuple(rendered.shape)}")
-    if rm.ndim == 3: rm = rm[:, None]
-    if tuple(rm.shape) != (len(rendered), 1, *first.shape[1:]):
-        raise ValueError(f"rendered_masks must be {(len(rendered), 1, *first.shape[1:])} (one per rendered frame), got {tuple(rm.shape)}")
     ones = torch.ones(1, 1, *first.shape[1:])
     V = torch.cat([first[None], rendered, last[None]])
     M = torch.cat([ones, rm.float(), ones])
@@ -300,7 +268,7 @@ def fill_holes(video:Tensor, # F×3×H×W in [0, 1]: the rendered prior frames
               ) -> Tensor: # F×3×H×W: visible pixels unchanged, holes filled
     "Pre-fill the holes of rendered frames with OpenCV's TELEA inpainting, as the authors do before VAE encoding."
     import cv2
-    video, mask = check_prior(video, mask)
+    video, mask = check_video_mask(video, mask, min_frames=1)
     vis = mask[:, :1] > 0.5
     out = video.clone()
     for f in range(video.shape[0]):
@@ -479,8 +447,8 @@ def guided_sample(backend:VideoBackend, # the model (see `VideoBackend`), condit
     S.check()
     if not isinstance(num_samples, int) or num_samples < 1: raise ValueError(f"num_samples must be a positive int, got {num_samples!r}")
     if num_samples > 1 and not backend.batched: raise ValueError(f"{type(backend).__name__} samples one video at a time; call it {num_samples} times")
-    if isinstance(generator, int): generator = torch.Generator().manual_seed(generator)
-    video, mask = check_prior(video, mask)
+    generator = as_generator(seed=generator)
+    video, mask = check_video_mask(video, mask)
     V, M = pad_views(video, mask, S.pad)
     try: target, tmask = backend.prior_to_space(V, M)
     except ValueError as e:

@@ -12,15 +12,15 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .depth import DepthEstimator, GroundPlaneDepth, align_depth, image_to_tensor, tensor_to_image
+from .core import image_to_tensor, tensor_to_image, as_generator
+from .depth import DepthEstimator, GroundPlaneDepth, align_depth
 from .pointcloud import PointCloud, unproject, render_points, merge_clouds
 from .gaussian_prior import GaussianVideoPrior
-from .director import SceneDescription, GENERIC_SCENE_PROMPT
 
 # %% auto #0
-__all__ = ['logger', 'NEGATIVE_PROMPT', 'INPAINT_MODELS', 'as_hole_mask', 'dilate_mask', 'telea_fill', 'inpainting_prompt',
-           'Inpainter', 'TeleaInpainter', 'GaussianPriorInpainter', 'InpaintSettings', 'DiffusersInpainter',
-           'load_inpainter', 'tiny_inpaint_pipeline', 'extend_cloud', 'EndView', 'fill_end_view']
+__all__ = ['logger', 'NEGATIVE_PROMPT', 'INPAINT_MODELS', 'as_hole_mask', 'dilate_mask', 'telea_fill', 'Inpainter',
+           'TeleaInpainter', 'GaussianPriorInpainter', 'InpaintSettings', 'DiffusersInpainter', 'load_inpainter',
+           'extend_cloud', 'EndView', 'fill_end_view']
 
 # %% ../nbs/07_inpaint.ipynb #3de6e96e
 logger = logging.getLogger('dreamjourney.inpaint')
@@ -66,21 +66,11 @@ def telea_fill(image:np.ndarray, # H×W×3 uint8 image
     return cv2.inpaint(img, hole.astype(np.uint8) * 255, float(radius), cv2.INPAINT_TELEA)
 
 # %% ../nbs/07_inpaint.ipynb #d029d598
-def inpainting_prompt(prompt, # a string, a `SceneDescription`, or None
-                     )->str: # the text for the inpainting model ('' for none)
-    "The inpainting text from a string or a scene description; a description without nearby entities falls back as it says, with a log line."
+def _prompt_text(prompt)->str:
+    "The inpainting text: a string stripped, or '' for None."
     if prompt is None: return ''
-    if isinstance(prompt, SceneDescription):
-        text = prompt.prompt
-        if not prompt.nearby_entities:
-            # expected with the fixed prompts (no MLLM): say it quietly; from an MLLM it is worth a warning
-            (logger.info if prompt.source == 'fixed' else logger.warning)(f"the scene description lists no nearby entities (source={prompt.source!r}); inpainting with {text!r}")
-        return text
     if isinstance(prompt, str): return prompt.strip()
-    raise TypeError(f"prompt must be a string, a SceneDescription or None, got {type(prompt).__name__}")
-
-def _as_uint8_image(image)->np.ndarray:
-    return tensor_to_image(image_to_tensor(image))
+    raise TypeError(f"prompt must be a string or None, got {type(prompt).__name__}; pass the text (a scene description's `.prompt`)")
 
 class Inpainter:
     "The interface: `inpainter(image, hole_mask, prompt, seed)` returns the image with its holes filled, same size and type."
@@ -102,13 +92,13 @@ class Inpainter:
 
     def __call__(self, image, # PIL image or H×W×3 array (uint8 or float in [0, 1])
                  hole_mask, # H×W mask, True/white where to fill (see `as_hole_mask`)
-                 prompt=None, # text, `SceneDescription` or None
+                 prompt:str|None=None, # the text for the painting, or None
                  seed=None, # int, torch.Generator or None
                 ): # the filled image: PIL if `image` was PIL, else an H×W×3 uint8 array
         "Fill the holes of `image`; known pixels outside the repainted region come back unchanged."
-        x = _as_uint8_image(image); H, W = x.shape[:2]
+        x = tensor_to_image(image_to_tensor(image)); H, W = x.shape[:2]
         hole = as_hole_mask(hole_mask, H, W)
-        text, n = inpainting_prompt(prompt), int(hole.sum())
+        text, n = _prompt_text(prompt), int(hole.sum())
         self.last = {'inpainter': self.name, 'prompt': text, 'size': [H, W], 'holes': n, 'repainted': 0, 'seconds': 0.0, 'note': ''}
         if n == 0:
             self.last['note'] = 'nothing to fill: the hole mask is empty, image returned unchanged'
@@ -138,10 +128,6 @@ class TeleaInpainter(Inpainter):
     @property
     def settings(self)->dict: return {'inpainter': self.name, 'radius': self.radius}
 
-def _generator(seed)->torch.Generator|None:
-    if seed is None or isinstance(seed, torch.Generator): return seed
-    return torch.Generator().manual_seed(int(seed))
-
 class GaussianPriorInpainter(Inpainter):
     "Offline default: an exact sample of the hidden pixels given the known ones under a Gaussian prior fitted to the view."
     name = 'gaussian'
@@ -150,31 +136,36 @@ class GaussianPriorInpainter(Inpainter):
                  tau:float=1e-2, # observation noise std on known pixels (keeps the solve well posed)
                  tol:float=1e-3, # conjugate-gradient tolerance (1e-3 is below one grey level)
                  max_iter:int=5000, # conjugate-gradient iteration limit
+                 scene:bool=True, # a scene prior (01_gaussian_prior): PCA colours, texture spectrum, around the TELEA-filled view
+                 detrend:float=0.02, # scene prior: blur (fraction of the image side) whose residual is the texture
                 ):
-        self.reference = None if reference is None else _as_uint8_image(reference)
-        self.tau, self.tol, self.max_iter = tau, tol, max_iter
+        self.reference = None if reference is None else tensor_to_image(image_to_tensor(reference, 'reference'))
+        self.tau, self.tol, self.max_iter, self.scene, self.detrend = tau, tol, max_iter, scene, detrend
     def prior_for(self, image:np.ndarray, # H×W×3 uint8 view
                   hole:np.ndarray, # H×W bool holes
                  )->GaussianVideoPrior: # a one-frame prior of the view's size
-        "The one-frame prior used for this view: fitted to the reference (resized to the view) or to the TELEA-prefilled view."
+        "The one-frame prior used for this view: fitted to the reference (resized to the view) or to the TELEA-prefilled view; a scene prior is centred on the latter."
         H, W = hole.shape
+        if hole.all() and self.reference is None:
+            raise ValueError("GaussianPriorInpainter: every pixel is a hole, so there is nothing to fit the prior to; "
+                             "pass reference=<an image of the scene> (e.g. the journey's first view)")
+        filled = None if hole.all() else telea_fill(image, hole)
+        ref = filled
         if self.reference is not None:
             ref = self.reference
             if ref.shape[:2] != (H, W): ref = np.asarray(Image.fromarray(ref).resize((W, H), Image.BICUBIC))
-        elif hole.all():
-            raise ValueError("GaussianPriorInpainter: every pixel is a hole, so there is nothing to fit the prior to; "
-                             "pass reference=<an image of the scene> (e.g. the journey's first view)")
-        else: ref = telea_fill(image, hole)
-        return GaussianVideoPrior.fit(ref, frames=1)
+        if not self.scene: return GaussianVideoPrior.fit(ref, frames=1)
+        prior = GaussianVideoPrior.fit(ref, frames=1, basis='pca', detrend=self.detrend)
+        return prior if filled is None else prior.with_mean(image_to_tensor(filled)[None])
     def fill(self, image, hole, prompt, seed):
         prior = self.prior_for(image, hole)
         V = image_to_tensor(image)[None]
         M = torch.from_numpy(~hole).float()[None, None]
-        x = prior.posterior_sample(V, M, n=1, tau=self.tau, generator=_generator(seed), tol=self.tol, max_iter=self.max_iter)[0, 0]
+        x = prior.posterior_sample(V, M, n=1, tau=self.tau, generator=as_generator(seed=seed), tol=self.tol, max_iter=self.max_iter)[0, 0]
         return tensor_to_image(x)
     @property
     def settings(self)->dict:
-        return {'inpainter': self.name, 'tau': self.tau, 'tol': self.tol, 'reference': self.reference is not None}
+        return {'inpainter': self.name, 'tau': self.tau, 'tol': self.tol, 'reference': self.reference is not None, 'scene': self.scene, 'detrend': self.detrend}
 
 # %% ../nbs/07_inpaint.ipynb #8b23da2c
 NEGATIVE_PROMPT = ("lettering, captions, watermark, logo, frame or border around the picture, split panels, "
@@ -224,11 +215,10 @@ class DiffusersInpainter(Inpainter):
         init = telea_fill(image, hole) if s.prefill and not hole.all() else image
         init, mask = Image.fromarray(init), Image.fromarray(region.astype(np.uint8) * 255)
         if (Hp, Wp) != (H, W): init, mask = init.resize((Wp, Hp), Image.BICUBIC), mask.resize((Wp, Hp), Image.NEAREST)
-        g = seed if isinstance(seed, torch.Generator) or seed is None else torch.Generator().manual_seed(int(seed))
         out = self.pipe(prompt=prompt, negative_prompt=s.negative_prompt or None, image=init, mask_image=mask,
                         height=Hp, width=Wp, num_inference_steps=s.steps, guidance_scale=s.guidance_scale,
-                        strength=s.strength, generator=g, output_type='np').images[0]
-        out = (np.clip(out, 0, 1) * 255 + 0.5).astype(np.uint8)
+                        strength=s.strength, generator=as_generator(seed=seed), output_type='np').images[0]
+        out = tensor_to_image(torch.from_numpy(out).permute(2, 0, 1))
         if (Hp, Wp) != (H, W): out = np.asarray(Image.fromarray(out).resize((W, H), Image.BICUBIC))
         return out
     @property
@@ -251,24 +241,6 @@ def load_inpainter(name_or_path:str, # 'gaussian', 'telea', a key of INPAINT_MOD
     pipe = AutoPipelineForInpainting.from_pretrained(src, **kwargs)
     if device is not None: pipe = pipe.to(device)
     return DiffusersInpainter(pipe, settings, name=src)
-
-# %% ../nbs/07_inpaint.ipynb #cf57f79c
-def tiny_inpaint_pipeline(seed:int=0, # seed for the random weights
-                         ):
-    "A `StableDiffusionInpaintPipeline` with tiny random components, for tests (no files, no network)."
-    from diffusers import StableDiffusionInpaintPipeline, UNet2DConditionModel, AutoencoderKL, PNDMScheduler
-    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
-    torch.manual_seed(seed)
-    unet = UNet2DConditionModel(block_out_channels=(8, 16), layers_per_block=1, sample_size=16, in_channels=9, out_channels=4,
-                                down_block_types=('DownBlock2D', 'CrossAttnDownBlock2D'), up_block_types=('CrossAttnUpBlock2D', 'UpBlock2D'),
-                                cross_attention_dim=16, attention_head_dim=(2, 4), norm_num_groups=4)
-    vae = AutoencoderKL(block_out_channels=(8, 16), in_channels=3, out_channels=3, latent_channels=4, norm_num_groups=4, sample_size=32,
-                        down_block_types=('DownEncoderBlock2D',) * 2, up_block_types=('UpDecoderBlock2D',) * 2)
-    text = CLIPTextModel(CLIPTextConfig(bos_token_id=0, eos_token_id=2, hidden_size=16, intermediate_size=32, num_attention_heads=2,
-                                        num_hidden_layers=2, vocab_size=1000, projection_dim=16, max_position_embeddings=77))
-    return StableDiffusionInpaintPipeline(unet=unet, vae=vae, text_encoder=text, tokenizer=CLIPTokenizer(model_max_length=77),
-                                          scheduler=PNDMScheduler(skip_prk_steps=True, steps_offset=1),
-                                          safety_checker=None, feature_extractor=None, requires_safety_checker=False)
 
 # %% ../nbs/07_inpaint.ipynb #f14530f9
 def extend_cloud(cloud:PointCloud, # the existing cloud (world space)
@@ -321,7 +293,7 @@ def fill_end_view(cloud:PointCloud, # the current cloud
                   H:int, # view height
                   W:int, # view width
                   inpainter:Inpainter, # fills the holes
-                  prompt=None, # the director's `SceneDescription` or a string
+                  prompt:str|None=None, # the inpainting text (a journey passes its scene description's `.prompt`); None: none
                   depth_model:DepthEstimator|None=None, # None: the offline `GroundPlaneDepth`
                   seed=None, # for the inpainter
                   check_poses=None, # see `extend_cloud`; None: the end pose

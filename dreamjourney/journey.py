@@ -15,7 +15,8 @@ import dreamjourney
 from .gaussian_prior import landscape_image
 from .camera import (BackwardPathSettings, backward_path, dolly_path, orbit_path, load_trajectory,
                                  resize_intrinsics, wonderjourney_intrinsics, scene_scaled_settings, check_poses)
-from .depth import GroundPlaneDepth, load_depth_model, tensor_to_image
+from .core import image_to_tensor, tensor_to_pil, load_image, as_generator, atomic_write
+from .depth import GroundPlaneDepth, load_depth_model
 from .pointcloud import PointCloud, unproject, render_points, save_ply, load_ply
 from .guidance import GuidanceSettings, GaussianPriorBackend, VideoBackend, assemble_prior, guided_sample
 from .inpaint import load_inpainter, fill_end_view
@@ -23,8 +24,8 @@ from .director import make_director, STAGE1_CAMERA_PROMPT
 
 # %% auto #0
 __all__ = ['AUTHORS_ROTATION_PATH', 'JOURNEY_FORMAT', 'JourneySettings', 'load_video_backend', 'load_components',
-           'step_trajectory', 'stage_one', 'stage_two', 'atomic_write', 'load_frame', 'stage_seed', 'load_input_image',
-           'Journey', 'run_journey', 'resume_journey', 'demo', 'stage_times', 'main']
+           'step_trajectory', 'stage_one', 'stage_two', 'stage_seed', 'load_input_image', 'Journey', 'run_journey',
+           'resume_journey', 'demo', 'stage_times', 'main']
 
 # %% ../nbs/09_journey.ipynb #40581db5
 AUTHORS_ROTATION_PATH = [0, 0, 0, 1, 1, 0, 0, 0, -1, -1]
@@ -120,8 +121,6 @@ def step_trajectory(s:JourneySettings, # settings (camera_path, speeds, frames)
 def _clock(times, key, t0):
     t = time.perf_counter(); times[key] = times.get(key, 0.) + t - t0; return t
 
-def _pil(x:torch.Tensor)->Image.Image: return Image.fromarray(tensor_to_image(x))
-
 def stage_one(s:JourneySettings, # settings
               parts:dict, # components from `load_components`
               image:torch.Tensor, # 3×H×W current view in [0, 1]
@@ -137,14 +136,14 @@ def stage_one(s:JourneySettings, # settings
     depth = parts['depth'](image); t = _clock(times, 'depth', t)
     poses = step_trajectory(s, step, depth, seed)
     cloud = unproject(image, depth, K); t = _clock(times, 'lift', t)
-    scene = parts['director'].describe_scene(_pil(image)); t = _clock(times, 'director', t)
-    end = fill_end_view(cloud, K, poses[-1], H, W, parts['inpainter'], scene, parts['depth'], seed=seed, check_poses=torch.eye(4)[None])
-    end_view, cloud = torch.from_numpy(end.image/255.).float().permute(2, 0, 1), end.cloud
+    scene = parts['director'].describe_scene(tensor_to_pil(image)); t = _clock(times, 'director', t)
+    end = fill_end_view(cloud, K, poses[-1], H, W, parts['inpainter'], scene.prompt, parts['depth'], seed=seed, check_poses=torch.eye(4)[None])
+    end_view, cloud = image_to_tensor(end.image, 'end view'), end.cloud
     t = _clock(times, 'end_view', t)
     rgb, mask, _ = render_points(cloud, K, poses[1:-1], H, W); t = _clock(times, 'render', t)
     V, M = assemble_prior(image, rgb, mask, end_view)
     backend = parts['backend']
-    g = torch.Generator().manual_seed(seed)
+    g = as_generator(seed=seed)
     text = s.stage1_prompt + (f" {s.segment_prompts[step % len(s.segment_prompts)]}" if s.segment_prompts else '')
     backend.condition(image, text, last_image=end_view if backend.takes_end_frame else None, generator=g)
     res = guided_sample(backend, V, M, s.guidance, generator=g, progress=progress)
@@ -164,8 +163,8 @@ def stage_two(s:JourneySettings, # settings
              )->tuple: # (frames F×3×H×W in [0, 1] starting at `image`, record dict)
     "Stage II: a motion prompt from the director, then plain image-to-video from the last frame."
     times, t = {}, time.perf_counter()
-    mp = parts['director'].motion_prompt(_pil(image), candidates); t = _clock(times, 'director', t)
-    g = torch.Generator().manual_seed(seed)
+    mp = parts['director'].motion_prompt(tensor_to_pil(image), candidates); t = _clock(times, 'director', t)
+    g = as_generator(seed=seed)
     backend = parts['backend']
     before = backend.nfe
     video = backend.image_to_video(image, mp.prompt, generator=g, num_frames=s.motion_frames)
@@ -176,27 +175,10 @@ def stage_two(s:JourneySettings, # settings
 # %% ../nbs/09_journey.ipynb #0d6e82f0
 JOURNEY_FORMAT = 'dreamjourney.journey'
 
-def atomic_write(path, # destination
-                 data:bytes|str, # contents
-                ):
-    "Write `data` to `path` through a temporary file and an atomic rename."
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
-    try:
-        with os.fdopen(fd, 'wb') as f:
-            f.write(data.encode() if isinstance(data, str) else data); f.flush(); os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True); raise
-
 def _save_png(x:torch.Tensor, path):
     "Save a 3×H×W [0,1] frame as PNG, atomically."
     import io
-    buf = io.BytesIO(); _pil(x).save(buf, format='PNG'); atomic_write(path, buf.getvalue())
-
-def load_frame(path)->torch.Tensor:
-    "A saved frame as a 3×H×W float tensor in [0, 1]."
-    return torch.from_numpy(np.asarray(Image.open(path).convert('RGB'))/255.).float().permute(2, 0, 1)
+    buf = io.BytesIO(); tensor_to_pil(x).save(buf, format='PNG'); atomic_write(path, buf.getvalue())
 
 def stage_seed(seed:int, index:int)->int:
     "The seed of stage `index` of a journey with seed `seed` (independent of how the run was split)."
@@ -206,19 +188,10 @@ def stage_seed(seed:int, index:int)->int:
 def load_input_image(path, # path of the start image
                      size:int, # output height and width
                     )->torch.Tensor: # 3×size×size float in [0, 1]
-    "Read, check, convert to RGB, centre-crop and resize the start image."
-    path = Path(path)
-    if not path.exists(): raise FileNotFoundError(f"input image not found: {path}")
-    if path.is_dir(): raise IsADirectoryError(f"input image is a folder, expected an image file: {path}")
-    try: im = Image.open(path); im.load()
-    except (UnidentifiedImageError, OSError) as e: raise ValueError(f"cannot read {path} as an image ({e})") from None
-    if im.width == 0 or im.height == 0: raise ValueError(f"input image {path} is empty ({im.width}×{im.height})")
-    if im.mode in ('RGBA', 'LA', 'PA') or (im.mode == 'P' and 'transparency' in im.info):
-        im = im.convert('RGBA'); bg = Image.new('RGBA', im.size, (255, 255, 255, 255)); im = Image.alpha_composite(bg, im)
-    im = im.convert('RGB')
+    "Read the start image (`core.load_image`: EXIF orientation, 16-bit, transparency, size limits), centre-crop it and resize it."
+    im = tensor_to_pil(load_image(path, name='input image'))
     side = min(im.size); l, t = (im.width - side)//2, (im.height - side)//2
-    im = im.crop((l, t, l + side, t + side)).resize((size, size), Image.LANCZOS)
-    return torch.from_numpy(np.asarray(im)/255.).float().permute(2, 0, 1)
+    return image_to_tensor(im.crop((l, t, l + side, t + side)).resize((size, size), Image.LANCZOS))
 
 # %% ../nbs/09_journey.ipynb #5cdf6e0e
 class Journey:
@@ -246,8 +219,7 @@ class Journey:
             shutil.rmtree(out)
         if isinstance(image, (str, Path)): x = load_input_image(image, s.size)
         else:
-            x = torch.as_tensor(np.asarray(image)) if not torch.is_tensor(image) else image
-            x = (x.permute(2, 0, 1).float()/255. if x.dtype == torch.uint8 else x.float())
+            x = image_to_tensor(image).float().cpu()
             if tuple(x.shape) != (3, s.size, s.size): raise ValueError(f"image must be 3×{s.size}×{s.size} (or a path), got {tuple(x.shape)}")
         (out/'frames').mkdir(parents=True)
         _save_png(x, out/'input.png'); _save_png(x, out/'frames'/'000000.png')
@@ -300,7 +272,7 @@ class Journey:
 
     def frames(self)->torch.Tensor:
         "All committed frames, F×3×H×W."
-        return torch.stack([load_frame(self.frame_path(i)) for i in range(self.state['frames_written'])])
+        return torch.stack([load_image(self.frame_path(i)) for i in range(self.state['frames_written'])])
 
     def cloud(self)->PointCloud:
         "The accumulated world cloud."
@@ -326,7 +298,7 @@ def _run(self:Journey,
         j = len(self.state['stages']); step, kind = j//self.per_step, ('stage1' if j % self.per_step == 0 else 'stage2')
         seed = stage_seed(s.seed, j)
         n0 = self.state['frames_written']
-        view = load_frame(self.frame_path(n0 - 1))   # the current view, as saved (same on resume)
+        view = load_image(self.frame_path(n0 - 1))   # the current view, as saved (same on resume)
         world = torch.tensor(self.state['poses'][-1])
         t0 = time.perf_counter()
         if kind == 'stage1':

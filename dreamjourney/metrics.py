@@ -9,7 +9,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from .camera import check_intrinsics, check_poses, pose_inverse
+from .camera import check_intrinsics, check_poses
+from .core import tensor_to_image
+from .pointcloud import unproject, project
 
 # %% auto #0
 __all__ = ['masked_l1', 'masked_psnr', 'mask_border', 'seam_energy', 'frame_difference', 'farneback_flow', 'warping_error',
@@ -79,7 +81,7 @@ def frame_difference(video:Tensor, # F×3×H×W video in [0, 1]
     return (v[..., 1:, :, :, :] - v[..., :-1, :, :, :]).abs().mean().item()
 
 def _gray_u8(frame:Tensor)->np.ndarray:
-    return (frame.clamp(0, 1).mean(0)*255).round().to(torch.uint8).numpy()
+    return tensor_to_image(frame.mean(0))[..., 0]
 
 def farneback_flow(a:Tensor, # 3×H×W frame
                    b:Tensor, # 3×H×W next frame
@@ -121,28 +123,25 @@ def reprojection_error(video:Tensor, # F×3×H×W video in [0, 1]
                        rel_tol:float=0.05, # relative depth agreement for a point to count as visible in the next frame
                       )->float: # mean |frame_t(p) - frame_{t+1}(π(p))| over mutually visible pixels
     "Colour disagreement of consecutive frames after reprojection through the known cameras and depth."
-    v, d = torch.as_tensor(video).float(), torch.as_tensor(depth).float()
-    P, Kt = check_poses(poses).double(), check_intrinsics(K).double()
+    v, d = torch.as_tensor(video).float().clamp(0, 1), torch.as_tensor(depth).float()
+    P, K = check_poses(poses), check_intrinsics(K)
     Fn, _, H, W = v.shape
     if d.shape != (Fn, 1, H, W): raise ValueError(f"depth must be {(Fn, 1, H, W)}, got {tuple(d.shape)}")
     if len(P) != Fn: raise ValueError(f"need one pose per frame ({Fn}), got {len(P)}")
-    yy, xx = torch.meshgrid(torch.arange(H, dtype=torch.float64), torch.arange(W, dtype=torch.float64), indexing='ij')
-    ray = torch.stack([(xx - Kt[0, 2])/Kt[0, 0], (yy - Kt[1, 2])/Kt[1, 1], torch.ones_like(xx)], -1)
     errs, counts = 0., 0
     for t in range(Fn - 1):
-        z = d[t, 0].double()
+        z = d[t, 0]
         known = torch.isfinite(z) & (z > 0)
-        Xw = (ray*z.nan_to_num(0)[..., None]) @ P[t, :3, :3].T + P[t, :3, 3]
-        w2c = pose_inverse(P[t + 1])
-        Xc = Xw @ w2c[:3, :3].T + w2c[:3, 3]
-        zc = Xc[..., 2]
-        u, vv = Kt[0, 0]*Xc[..., 0]/zc + Kt[0, 2], Kt[1, 1]*Xc[..., 1]/zc + Kt[1, 2]
-        grid = torch.stack([u/(W - 1)*2 - 1, vv/(H - 1)*2 - 1], -1).float()[None]
-        inside = known & (zc > 0) & (u >= 0) & (u <= W - 1) & (vv >= 0) & (vv <= H - 1)
-        col = F.grid_sample(v[t + 1][None], grid, align_corners=True)[0]
-        dn = F.grid_sample(d[t + 1][None].nan_to_num(0), grid, align_corners=True, mode='nearest')[0, 0].double()
-        ok = inside & (dn > 0) & ((dn - zc).abs() <= rel_tol*zc)
-        r = (v[t] - col).abs().mean(0)
+        if not known.any(): continue
+        lifted = unproject(v[t], torch.where(known, z, 1.0), K, P[t], mask=known)   # Eq. 8: frame t's known pixels in the world
+        uv, z_next = project(lifted.points, K, P[t + 1])                              # ... and where frame t+1 sees them
+        u, vv = uv[:, 0], uv[:, 1]
+        grid = torch.stack([u/(W - 1)*2 - 1, vv/(H - 1)*2 - 1], -1).nan_to_num(nan=-2.)[None, None]
+        inside = (z_next > 0) & (u >= 0) & (u <= W - 1) & (vv >= 0) & (vv <= H - 1)
+        col = F.grid_sample(v[t + 1][None], grid, align_corners=True)[0, :, 0]
+        d_next = F.grid_sample(d[t + 1][None].nan_to_num(0), grid, align_corners=True, mode='nearest')[0, 0, 0]
+        ok = inside & (d_next > 0) & ((d_next - z_next).abs() <= rel_tol*z_next)
+        r = (lifted.colors.T - col).abs().mean(0)
         errs += r[ok].sum().item(); counts += int(ok.sum())
     if counts == 0: raise ValueError("no pixel is visible in two consecutive frames: check the depth, cameras and intrinsics")
     return errs/counts

@@ -4,18 +4,20 @@
 
 # %% ../nbs/04_pointcloud.ipynb #1b9b1df1
 from __future__ import annotations
-import math, struct
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np
 import torch
 from .camera import check_intrinsics, check_poses, pose_inverse, look_at, wonderjourney_intrinsics
-from .depth import image_to_tensor, tensor_to_image, check_depth
+from .core import image_to_tensor, tensor_to_image, as_generator, atomic_write, check_finite, optional_import
+from .depth import check_depth
 
 # %% auto #0
 __all__ = ['RENDER_CHUNK', 'RENDER_CPU_THREADS', 'RENDER_CPU_WORKERS', 'PointCloud', 'pixel_grid', 'unproject', 'project',
-           'render_points', 'Ground', 'Sky', 'Box', 'Sphere', 'ProceduralScene', 'procedural_scene', 'merge_clouds',
-           'to_open3d', 'from_open3d', 'save_ply', 'load_ply', 'plot_cloud', 'plotly_figure']
+           'render_points_reference', 'render_points', 'Ground', 'Sky', 'Box', 'Sphere', 'ProceduralScene',
+           'procedural_scene', 'merge_clouds', 'to_open3d', 'from_open3d', 'save_ply', 'load_ply', 'plot_cloud',
+           'plotly_figure']
 
 # %% ../nbs/04_pointcloud.ipynb #02cc3c76
 def _t(x, dtype=torch.float32):
@@ -53,7 +55,7 @@ def unproject(image, # the view: PIL image, H×W×3 array or 3×H×W tensor
               mask=None, # optional H×W bool: which pixels to lift
              )->PointCloud: # one point per (masked) pixel, row-major order
     "Lift an image with its depth map into a coloured world-space point cloud (Eq. 8)."
-    x = image_to_tensor(image)
+    x = image_to_tensor(image).cpu()
     d = check_depth(depth)
     H, W = d.shape
     if x.shape[1:] != d.shape: raise ValueError(f"image is {x.shape[2]}×{x.shape[1]} but depth is {W}×{H}")
@@ -85,16 +87,79 @@ def project(points, # (N, 3) world points
     return uv, z
 
 # %% ../nbs/04_pointcloud.ipynb #2bd6cb86
+def _check_render_args(H, W, radius, near, background)->tuple:
+    "Validate the image size and the numbers shared by both renderers; returns (radius, near, background) as floats."
+    if isinstance(H, bool) or isinstance(W, bool) or int(H) != H or int(W) != W or H <= 0 or W <= 0:
+        raise ValueError(f"image size must be positive integers, got {W}×{H}")
+    radius, near, background = check_finite('radius', radius), check_finite('near', near), check_finite('background', background)
+    if radius < 0: raise ValueError(f"radius must be ≥ 0 pixels, got {radius}")
+    if near < 0: raise ValueError(f"near must be ≥ 0, got {near}")
+    return radius, near, background
+
+def _splat_offsets(radius:float)->tuple: # (offsets [(dx, dy), ...] beyond the centre pixel, reach r: |dx|, |dy| ≤ r)
+    "Integer pixel offsets whose pixel a splat of this radius can reach (beyond the pixel the point falls in)."
+    reach = math.ceil(radius - 0.5) if radius > 0.5 else 0
+    return [(dx, dy) for dy in range(-reach, reach + 1) for dx in range(-reach, reach + 1)
+            if (dx or dy) and max(abs(dx) - 0.5, 0) ** 2 + max(abs(dy) - 0.5, 0) ** 2 <= radius * radius], reach
+
+def _projection_matrices(K:torch.Tensor, poses:torch.Tensor)->torch.Tensor:
+    "(F, 3, 4) float32 matrices K·[R|t] taking a world point (x, y, z, 1) to (z·u, z·v, z) in each camera."
+    return K[None] @ pose_inverse(poses.double()).float()[:, :3, :]
+
+def render_points_reference(cloud:PointCloud, # the points to draw
+                            K, # 3×3 intrinsics
+                            poses, # (F, 4, 4) or (4, 4) camera-to-world poses
+                            H:int, # image height
+                            W:int, # image width
+                            radius:float=0.75, # splat radius in pixels
+                            near:float=1e-8, # points with camera depth ≤ near are ignored
+                            background:float=0.0, # colour written into holes
+                           )->tuple: # (rgb F×3×H×W, mask F×1×H×W bool, depth F×1×H×W), exactly as `render_points`
+    "The z-buffer written plainly: every point proposes the pixels its splat covers, each pixel keeps the nearest proposal."
+    radius, near, background = _check_render_args(H, W, radius, near, background)
+    K, poses = check_intrinsics(K).to(cloud.device), check_poses(poses).to(cloud.device)
+    n_views, n_points, dev = len(poses), len(cloud), cloud.device
+    rgb = torch.full((n_views, 3, H * W), background, device=dev)
+    mask = torch.zeros(n_views, 1, H * W, dtype=torch.bool, device=dev)
+    depth = torch.zeros(n_views, 1, H * W, device=dev)
+    offsets, _ = _splat_offsets(radius)
+    for view, camera in enumerate(_projection_matrices(K, poses) if n_points else []):
+        zu, zv, z = torch.addmm(camera[:, 3:], camera[:, :3], cloud.points.T)   # K·[R|t]·(x, y, z, 1) for every point
+        u, v = zu / z, zv / z                                  # where each point lands, in pixels
+        col, row = torch.floor(u + 0.5), torch.floor(v + 0.5) # the pixel it falls in (pixel centres are on integers)
+        du, dv = u - col, v - row                              # its offset from that pixel's centre, in [-½, ½)
+        proposals = []                                         # (point, pixel) pairs: which point covers which pixel
+        for dx, dy in [(0, 0)] + offsets:                      # its own pixel, then the neighbours within reach
+            covers = z > near
+            if (dx, dy) != (0, 0): covers = covers & ((du - dx) ** 2 + (dv - dy) ** 2 <= radius * radius)
+            x, y = col + dx, row + dy
+            covers = covers & (x >= 0) & (x < W) & (y >= 0) & (y < H)
+            point = covers.nonzero()[:, 0]
+            proposals.append((point, y[point].long() * W + x[point].long()))
+        point, pixel = (torch.cat(t) for t in zip(*proposals))
+        # the z-buffer: the smallest depth proposed at each pixel ...
+        nearest = torch.full((H * W,), torch.inf, device=dev).scatter_reduce(0, pixel, z[point], 'amin')
+        # ... and, of the points at that depth, the one with the lowest index (so that a tie has one answer)
+        in_front = z[point] == nearest[pixel]
+        winner = torch.full((H * W,), n_points, device=dev).scatter_reduce(0, pixel[in_front], point[in_front], 'amin')
+        seen = winner < n_points
+        mask[view, 0], depth[view, 0] = seen, torch.where(seen, nearest, 0.0)
+        rgb[view][:, seen] = cloud.colors[winner[seen]].T
+    return rgb.view(n_views, 3, H, W), mask.view(n_views, 1, H, W), depth.view(n_views, 1, H, W)
+
+
+# %% ../nbs/04_pointcloud.ipynb #f7dae8a9
 import os, sys, threading
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
-_HOLE_HI = 0x7FFFFFFE   # high word of an empty z-buffer slot: a NaN pattern above every depth; off-view points use 0x7FFFFFFF
-RENDER_CHUNK = 1 << 17  # points per chunk on CPU (on GPU: 2**22)
-RENDER_CPU_THREADS = 1  # intra-op threads while rendering on CPU; None: leave torch's setting alone
-RENDER_CPU_WORKERS = 2  # on CPU, the points are split between this many threads (the caller's and a small pool), ≤ 2
+_EMPTY_HIGH = 0x7FFFFFFE  # high word of an empty z-buffer slot: a NaN bit pattern above every depth (off-view points get 0x7FFFFFFF)
+RENDER_CHUNK = 1 << 17    # points per chunk on CPU (on GPU: 2**22)
+RENDER_CPU_THREADS = 1    # intra-op threads while rendering on CPU; None: leave torch's setting alone
+RENDER_CPU_WORKERS = 2    # on CPU, the points are split between this many threads (the caller's and a helper), ≤ 2
 _scratch = threading.local()
-_pool = [None, None]    # (pid, ThreadPoolExecutor): one helper thread, made again after a fork
+_pool = [None, None]      # (pid, ThreadPoolExecutor): one helper thread, made again after a fork
+_threads_lock, _threads_state = threading.Lock(), [0, None]
 
 def _idle_core()->bool:
     "Whether about a core is free (1-minute load average); a helper thread only pays off then."
@@ -105,13 +170,6 @@ def _helper():
     "The renderer's helper thread (created lazily, and again in a forked child, where the parent's thread does not exist)."
     if _pool[0] != os.getpid(): _pool[:] = [os.getpid(), ThreadPoolExecutor(1, thread_name_prefix='render_points')]
     return _pool[1]
-_threads_lock, _threads_state = threading.Lock(), [0, None]
-
-def _splat_offsets(radius:float)->list:
-    "Integer pixel offsets whose pixel a splat of this radius can reach (beyond the centre pixel)."
-    r = math.ceil(radius - 0.5) if radius > 0.5 else 0
-    return [(dx, dy) for dy in range(-r, r + 1) for dx in range(-r, r + 1)
-            if (dx or dy) and max(abs(dx) - 0.5, 0) ** 2 + max(abs(dy) - 0.5, 0) ** 2 <= radius * radius], r
 
 @contextmanager
 def _cpu_threads(n):
@@ -126,16 +184,19 @@ def _cpu_threads(n):
             _threads_state[0] -= 1
             if _threads_state[0] == 0: torch.set_num_threads(_threads_state[1])
 
-def _render_buffers(dev, C:int, H:int, W:int, Hp:int, Wp:int)->dict:
+_FLOAT_BUFFERS = ('u', 'v', 'col', 'row', 'col_in', 'row_in', 'scratch', 'pixel')
+
+def _render_buffers(dev, chunk:int, H:int, W:int, Hp:int, Wp:int)->dict:
     "Scratch tensors for `render_points`; on CPU kept per thread between calls (fresh pages cost more than the arithmetic)."
-    key = (str(dev), C, H, W, Hp, Wp)
-    ws = getattr(_scratch, 'ws', None)
-    if ws is not None and ws['key'] == key: return ws
-    e = lambda n, dt=torch.float32: torch.empty(n, dtype=dt, device=dev)
-    ws = dict(key=key, f=[e(C) for _ in range(8)], q=e(3 * C), i32=e(C, torch.int32), idx=e(C, torch.int64),
-              key64=e(C, torch.int64), ids=torch.arange(C, device=dev), lo=e(H * W, torch.int32), zb=e(Hp * Wp, torch.int64))
-    if dev.type == 'cpu': _scratch.ws = ws
-    return ws
+    key = (str(dev), chunk, H, W, Hp, Wp)
+    buffers = getattr(_scratch, 'buffers', None)
+    if buffers is not None and buffers['key'] == key: return buffers
+    empty = lambda n, dtype=torch.float32: torch.empty(n, dtype=dtype, device=dev)
+    buffers = dict(key=key, **{name: empty(chunk) for name in _FLOAT_BUFFERS}, projected=empty(3 * chunk),
+                   int32=empty(chunk, torch.int32), index=empty(chunk, torch.int64), sort_key=empty(chunk, torch.int64),
+                   point_ids=torch.arange(chunk, device=dev), winner=empty(H * W, torch.int32), zbuffer=empty(Hp * Wp, torch.int64))
+    if dev.type == 'cpu': _scratch.buffers = buffers
+    return buffers
 
 def render_points(cloud:PointCloud, # the points to draw
                   K, # 3×3 intrinsics
@@ -147,88 +208,89 @@ def render_points(cloud:PointCloud, # the points to draw
                   background:float=0.0, # colour written into holes
                  )->tuple: # (rgb F×3×H×W float32, mask F×1×H×W bool, depth F×1×H×W float32 (0 in holes))
     "Z-buffered splat rendering of a point cloud from many cameras at once; holes stay holes (mask False)."
-    if H <= 0 or W <= 0: raise ValueError(f"image size must be positive, got {W}×{H}")
-    if not radius >= 0: raise ValueError(f"radius must be ≥ 0 pixels, got {radius}")
-    if not near >= 0: raise ValueError(f"near must be ≥ 0, got {near}")
+    radius, near, background = _check_render_args(H, W, radius, near, background)
     dev = cloud.points.device
     K = check_intrinsics(K).to(dev)
     P = check_poses(poses).to(dev)
-    F_, N = len(P), len(cloud)
-    if N >= 2**31 - 1: raise ValueError(f"render_points handles fewer than 2**31 - 1 points, got {N}")
+    if len(cloud) >= 2**31 - 1: raise ValueError(f"render_points handles fewer than 2**31 - 1 points, got {len(cloud)}")
     with _cpu_threads(RENDER_CPU_THREADS if dev.type == 'cpu' else None):
         return _render(cloud, K, P, H, W, radius, near, background)
 
 def _render(cloud, K, P, H, W, radius, near, background):
-    dev, F_, N = cloud.points.device, len(P), len(cloud)
+    dev, n_views, n_points = cloud.points.device, len(P), len(cloud)
     if sys.byteorder != 'little': raise NotImplementedError("render_points reads z-buffer words assuming a little-endian machine")
-    offs, r = _splat_offsets(radius)
-    pad = 2 * r                                                        # centres up to r outside, splats r further
+    offsets, reach = _splat_offsets(radius)
+    pad = 2 * reach                                                    # centres up to `reach` outside the image, splats `reach` further
     Hp, Wp = H + 2 * pad, W + 2 * pad
-    C = max(1, min(N, RENDER_CHUNK if dev.type == 'cpu' else 1 << 22))
-    ws = _render_buffers(dev, C, H, W, Hp, Wp)
-    rgb, depth = torch.empty(F_, 3, H, W, device=dev), torch.empty(F_, 1, H, W, device=dev)
-    mask = torch.empty(F_, 1, H, W, dtype=torch.bool, device=dev)
-    cols = torch.cat([cloud.colors, torch.full((1, 3), float(background), device=dev)])   # row N: the background
-    hole = (_HOLE_HI << 32) | N
-    small = Hp * Wp < 2**24                                            # pixel indices exact in float32
-    quad, diag = r == 1 and radius < 1, (1, 1) in offs                 # radius in (½, 1): candidates on one side only
-    R2, base, big, i32, i64 = radius * radius, float(pad * Wp + pad), 1e30, torch.int32, torch.int64
-    if N: M = K[None] @ pose_inverse(P.double()).float()[:, :3, :]     # (F, 3, 4) projection matrices
-    def splat_points(f, s0, s1):
-        "Z-buffer of the points s0:s1 in view f, in this thread's scratch buffer."
-        ws = _render_buffers(dev, C, H, W, Hp, Wp)
-        zb, idx_buf = ws['zb'], ws['idx']
-        zb.fill_(hole)
-        for s in range(s0, s1, C):
-            n = min(C, s1 - s)
-            A, B, Cc, D, E, Fb, G, Hb = (t[:n] for t in ws['f'])
-            q = torch.addmm(M[f, :, 3:], M[f, :, :3], cloud.points[s:s + n].T, out=ws['q'][:3 * n].view(3, n))  # (z·u, z·v, z)
-            z = q[2]
-            u = torch.div(q[0], z, out=A).nan_to_num_(nan=-big, posinf=big, neginf=-big)
-            v = torch.div(q[1], z, out=B).nan_to_num_(nan=-big, posinf=big, neginf=-big)
-            ui = torch.add(u, 0.5, out=Cc).floor_(); vi = torch.add(v, 0.5, out=D).floor_()   # the pixel the point falls in
-            uc = torch.clamp(ui, -r, W - 1 + r, out=E); vc = torch.clamp(vi, -r, H - 1 + r, out=Fb)
-            okf = torch.gt(z, near, out=G).mul_(ui.eq_(uc)).mul_(vi.eq_(vc))     # 1.0 where in front and in view
-            bad = ws['i32'][:n].copy_(okf.sub_(1)).bitwise_and_(0x7FFFFFFF)        # 0x7FFFFFFF off view: key above any hole
-            key = ws['key64'][:n].copy_(z.abs_().view(i32).bitwise_or_(bad))
-            torch.add(ws['ids'][:n], key, alpha=1 << 32, out=key)
-            if s: key.add_(s)
-            pixf = (torch.add(uc, vc, alpha=Wp, out=Hb) if small else torch.add(uc.double(), vc.double(), alpha=Wp)).add_(base)
-            idx = idx_buf[:n]
-            def splat(pf):
-                idx.copy_(bad.copy_(pf) if small else pf)
-                zb.scatter_reduce_(0, idx, key, 'amin')
-            splat(pixf)
-            tmp = G if small else None
-            if quad:
-                fu, fv = u.sub_(uc), v.sub_(vc)
-                fu2, fv2 = torch.square(fu, out=ui), torch.square(fv, out=vi)
-                hu = torch.abs(fu, out=uc).sub_(1).square_(); hv = torch.abs(fv, out=vc).sub_(1).square_()   # (|f| - 1)²
-                sx, sy = fu.sign_(), fv.sign_().mul_(Wp)
-                cx = fv2.add_(hu).le_(R2); cy = fu2.add_(hv).le_(R2)
-                splat(torch.addcmul(pixf, sx, cx, out=tmp))
-                splat(torch.addcmul(pixf, sy, cy, out=tmp))
-                if diag: splat(torch.addcmul(pixf, sx.add_(sy), hu.add_(hv).le_(R2), out=tmp))
-            elif offs:
-                fu, fv = u.sub_(uc), v.sub_(vc)
-                for dx, dy in offs:
-                    cov = torch.sub(fu, dx, out=G).square_().add_(torch.sub(fv, dy, out=ui).square_()).le_(R2)
-                    splat(torch.add(pixf, cov, alpha=dy * Wp + dx, out=vi if small else None))
-        return zb
-    split = dev.type == 'cpu' and RENDER_CPU_WORKERS > 1 and N >= 2 * 32768 and _idle_core()   # two threads, each on half the points
-    for f in range(F_):
-        if split:
-            other = _helper().submit(splat_points, f, N // 2, N)
-            zb = splat_points(f, 0, N // 2)
-            torch.minimum(zb, other.result(), out=zb)
-        else: zb = splat_points(f, 0, N)
-        w = zb.view(Hp, Wp)[pad:pad + H, pad:pad + W].view(torch.int32)   # little-endian words: index, depth bits
-        lo, hi = w[..., 0::2], w[..., 1::2]
-        torch.ne(hi, _HOLE_HI, out=mask[f, 0])
-        torch.nan_to_num(hi.view(torch.float32), nan=0.0, posinf=math.inf, out=depth[f, 0])
-        ws['lo'].view(H, W).copy_(lo)
-        for c in range(3): torch.index_select(cols[:, c], 0, ws['lo'], out=rgb[f, c].view(-1))
+    chunk = max(1, min(n_points, RENDER_CHUNK if dev.type == 'cpu' else 1 << 22))
+    buffers = _render_buffers(dev, chunk, H, W, Hp, Wp)
+    rgb, depth = torch.empty(n_views, 3, H, W, device=dev), torch.empty(n_views, 1, H, W, device=dev)
+    mask = torch.empty(n_views, 1, H, W, dtype=torch.bool, device=dev)
+    colors = torch.cat([cloud.colors, torch.full((1, 3), float(background), device=dev)])   # row n_points: the background
+    empty_slot = (_EMPTY_HIGH << 32) | n_points
+    exact_in_float32 = Hp * Wp < 2**24                                 # pixel indices are exact float32 integers
+    one_side = reach == 1 and radius < 1                               # radius in (½, 1): neighbours on one side only
+    diagonal = (1, 1) in offsets                                       # ... and the diagonal one (radius ≥ 1/√2)
+    r2, origin, far_off = radius * radius, float(pad * Wp + pad), 1e30
+    if n_points: cameras = _projection_matrices(K, P)
+    def zbuffer_of(view, first, last):
+        "The z-buffer of points first:last in one view, in this thread's scratch buffer."
+        buf = _render_buffers(dev, chunk, H, W, Hp, Wp)
+        zbuffer, index = buf['zbuffer'], buf['index']
+        zbuffer.fill_(empty_slot)
+        for start in range(first, last, chunk):
+            n = min(chunk, last - start)
+            u, v, col, row, col_in, row_in, scratch, pixel = (buf[name][:n] for name in _FLOAT_BUFFERS)
+            zu, zv, z = torch.addmm(cameras[view, :, 3:], cameras[view, :, :3], cloud.points[start:start + n].T,
+                                    out=buf['projected'][:3 * n].view(3, n))
+            torch.div(zu, z, out=u).nan_to_num_(nan=-far_off, posinf=far_off, neginf=-far_off)
+            torch.div(zv, z, out=v).nan_to_num_(nan=-far_off, posinf=far_off, neginf=-far_off)
+            torch.add(u, 0.5, out=col).floor_(); torch.add(v, 0.5, out=row).floor_()         # the pixel each point falls in
+            torch.clamp(col, -reach, W - 1 + reach, out=col_in); torch.clamp(row, -reach, H - 1 + reach, out=row_in)
+            in_view = torch.gt(z, near, out=scratch).mul_(col.eq_(col_in)).mul_(row.eq_(row_in))   # 1.0 in front and in view
+            off_view = buf['int32'][:n].copy_(in_view.sub_(1)).bitwise_and_(0x7FFFFFFF)     # 0, or 0x7FFFFFFF off view
+            sort_key = buf['sort_key'][:n].copy_(z.abs_().view(torch.int32).bitwise_or_(off_view))   # depth bits ...
+            torch.add(buf['point_ids'][:n], sort_key, alpha=1 << 32, out=sort_key)           # ... << 32 | point index
+            if start: sort_key.add_(start)
+            if exact_in_float32: torch.add(col_in, row_in, alpha=Wp, out=pixel).add_(origin)
+            else: pixel = torch.add(col_in.double(), row_in.double(), alpha=Wp).add_(origin)
+            target = index[:n]
+            def splat(pixels):
+                "Keep, at each pixel, the smaller of its key and the proposed point's."
+                target.copy_(off_view.copy_(pixels) if exact_in_float32 else pixels)   # (off_view's buffer is free by now)
+                zbuffer.scatter_reduce_(0, target, sort_key, 'amin')
+            splat(pixel)
+            spare = scratch if exact_in_float32 else None
+            if one_side:
+                du, dv = u.sub_(col_in), v.sub_(row_in)                                     # offset from the pixel centre, in [-½, ½)
+                du2, dv2 = torch.square(du, out=col), torch.square(dv, out=row)
+                gap_u = torch.abs(du, out=col_in).sub_(1).square_(); gap_v = torch.abs(dv, out=row_in).sub_(1).square_()   # (|d| - 1)²
+                step_u, step_v = du.sign_(), dv.sign_().mul_(Wp)                            # towards the neighbour it leans to
+                reaches_u = dv2.add_(gap_u).le_(r2); reaches_v = du2.add_(gap_v).le_(r2)
+                splat(torch.addcmul(pixel, step_u, reaches_u, out=spare))                   # not covered: its own pixel again
+                splat(torch.addcmul(pixel, step_v, reaches_v, out=spare))
+                if diagonal: splat(torch.addcmul(pixel, step_u.add_(step_v), gap_u.add_(gap_v).le_(r2), out=spare))
+            elif offsets:
+                du, dv = u.sub_(col_in), v.sub_(row_in)
+                for dx, dy in offsets:
+                    reaches = torch.sub(du, dx, out=scratch).square_().add_(torch.sub(dv, dy, out=col).square_()).le_(r2)
+                    splat(torch.add(pixel, reaches, alpha=dy * Wp + dx, out=row if exact_in_float32 else None))
+        return zbuffer
+    two_threads = dev.type == 'cpu' and RENDER_CPU_WORKERS > 1 and n_points >= 2 * 32768 and _idle_core()
+    for view in range(n_views):
+        if two_threads:                                                # each thread on half the points, then one exact merge
+            other_half = _helper().submit(zbuffer_of, view, n_points // 2, n_points)
+            zbuffer = zbuffer_of(view, 0, n_points // 2)
+            torch.minimum(zbuffer, other_half.result(), out=zbuffer)
+        else: zbuffer = zbuffer_of(view, 0, n_points)
+        words = zbuffer.view(Hp, Wp)[pad:pad + H, pad:pad + W].view(torch.int32)   # little-endian: (point index, depth bits)
+        winner, depth_bits = words[..., 0::2], words[..., 1::2]
+        torch.ne(depth_bits, _EMPTY_HIGH, out=mask[view, 0])
+        torch.nan_to_num(depth_bits.view(torch.float32), nan=0.0, posinf=math.inf, out=depth[view, 0])
+        buffers['winner'].view(H, W).copy_(winner)
+        for c in range(3): torch.index_select(colors[:, c], 0, buffers['winner'], out=rgb[view, c].view(-1))
     return rgb, mask, depth
+
 
 # %% ../nbs/04_pointcloud.ipynb #14dfea6a
 def _vec(x): return torch.as_tensor(x, dtype=torch.float64)
@@ -344,7 +406,7 @@ def procedural_scene(seed:int=0, # placement and colours of the objects
                      sky_depth:float=30.0, # depth of the sky backdrop
                     )->ProceduralScene: # ground, sky, boxes and spheres in front of the identity camera
     "A seeded landscape of boxes and spheres on textured ground under a sky backdrop, every depth exact."
-    g = torch.Generator().manual_seed(seed)
+    g = as_generator(seed=seed)
     U = lambda lo, hi: lo + (hi - lo) * torch.rand((), generator=g, dtype=torch.float64).item()
     shapes = [Ground(ground_height), Sky(sky_depth)]
     for _ in range(n_boxes):
@@ -383,7 +445,7 @@ def merge_clouds(base:PointCloud, # the existing cloud
 # %% ../nbs/04_pointcloud.ipynb #a6e29aea
 def to_open3d(cloud:PointCloud)->'open3d.geometry.PointCloud':
     "Convert to an Open3D legacy point cloud (float64 points, colours in [0, 1])."
-    import open3d as o3d
+    o3d = optional_import('open3d', 'open3d')
     pcd = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(cloud.points.detach().cpu().double().numpy()))
     pcd.colors = o3d.utility.Vector3dVector(cloud.colors.detach().cpu().double().clamp(0, 1).numpy())
     return pcd
@@ -398,17 +460,15 @@ def from_open3d(pcd, # an open3d.geometry.PointCloud
 def save_ply(cloud:PointCloud, # the cloud to write
              fname, # path of the .ply file
             )->Path: # the path written
-    "Write a binary little-endian .ply (float x y z, uchar red green blue)."
+    "Write a binary little-endian .ply (float x y z, uchar red green blue), atomically."
     pts = cloud.points.detach().cpu().numpy().astype('<f4')
-    cols = (cloud.colors.detach().cpu().clamp(0, 1).numpy() * 255 + 0.5).astype(np.uint8)
+    cols = tensor_to_image(cloud.colors.detach().T[:, None])[0]                  # 8-bit colours: the N points as a one-row image
     rec = np.empty(len(pts), dtype=[('x', '<f4'), ('y', '<f4'), ('z', '<f4'), ('red', 'u1'), ('green', 'u1'), ('blue', 'u1')])
     rec['x'], rec['y'], rec['z'] = pts.T
     rec['red'], rec['green'], rec['blue'] = cols.T
     header = (f"ply\nformat binary_little_endian 1.0\ncomment written by dreamjourney\nelement vertex {len(pts)}\n"
               "property float x\nproperty float y\nproperty float z\nproperty uchar red\nproperty uchar green\nproperty uchar blue\nend_header\n")
-    fname = Path(fname); fname.parent.mkdir(parents=True, exist_ok=True)
-    with open(fname, 'wb') as f: f.write(header.encode('ascii')); f.write(rec.tobytes())
-    return fname
+    return atomic_write(fname, header.encode('ascii') + rec.tobytes())
 
 _PLY_TYPES = {'char': 'i1', 'int8': 'i1', 'uchar': 'u1', 'uint8': 'u1', 'short': 'i2', 'int16': 'i2', 'ushort': 'u2', 'uint16': 'u2',
               'int': 'i4', 'int32': 'i4', 'uint': 'u4', 'uint32': 'u4', 'float': 'f4', 'float32': 'f4', 'double': 'f8', 'float64': 'f8'}
@@ -460,7 +520,7 @@ def plot_cloud(cloud:PointCloud, # the cloud to draw
     "Matplotlib 3-D scatter of a subsample of the cloud (y down, as in our convention)."
     import matplotlib.pyplot as plt
     if ax is None: ax = plt.figure(figsize=(4, 3)).add_subplot(projection='3d')
-    sel = torch.randperm(len(cloud), generator=torch.Generator().manual_seed(seed))[:max_points]
+    sel = torch.randperm(len(cloud), generator=as_generator(seed=seed))[:max_points]
     p, c = cloud.points[sel].cpu(), cloud.colors[sel].cpu().clamp(0, 1)
     ax.scatter(p[:, 0], p[:, 2], p[:, 1], c=c.numpy(), s=0.5, linewidths=0)
     ax.set_xlabel('x'); ax.set_ylabel('z'); ax.set_zlabel('y'); ax.invert_zaxis(); ax.view_init(elev=elev, azim=azim)
@@ -471,10 +531,10 @@ def plotly_figure(cloud:PointCloud, # the cloud to draw
                   max_points:int=50000, # subsample to at most this many points
                   seed:int=0, # seed for the subsample
                  ):
-    "An interactive plotly 3-D scatter of the cloud (for live sessions; needs plotly)."
-    import plotly.graph_objects as go
-    sel = torch.randperm(len(cloud), generator=torch.Generator().manual_seed(seed))[:max_points]
-    p, c = cloud.points[sel].cpu().numpy(), (cloud.colors[sel].cpu().clamp(0, 1).numpy() * 255).astype(int)
+    "An interactive plotly 3-D scatter of the cloud (for live sessions; needs plotly, in the `notebooks` extra)."
+    go = optional_import('plotly.graph_objects', 'notebooks')
+    sel = torch.randperm(len(cloud), generator=as_generator(seed=seed))[:max_points]
+    p, c = cloud.points[sel].cpu().numpy(), tensor_to_image(cloud.colors[sel].T[:, None])[0]
     fig = go.Figure(go.Scatter3d(x=p[:, 0], y=p[:, 2], z=-p[:, 1], mode='markers',
                                  marker=dict(size=1, color=[f'rgb({r},{g},{b})' for r, g, b in c])))
     fig.update_layout(scene=dict(aspectmode='data', xaxis_title='x', yaxis_title='z', zaxis_title='-y'), margin=dict(l=0, r=0, t=0, b=0))

@@ -14,26 +14,12 @@ from PIL import Image
 from fastcore.basics import patch
 from tqdm.auto import tqdm
 from .diffusion import pred_to_x0, denoised_from_ve, velocity_to_x0
-from .guidance import VideoBackend, fill_holes, check_prior
+from .core import image_to_tensor, tensor_to_pil, check_video_mask
+from .guidance import VideoBackend, fill_holes
 
 # %% auto #0
-__all__ = ['image_tensor', 'latent_frames', 'mask_to_latent', 'DiffusersVideoBackend', 'tiny_pipeline', 'backends',
-           'load_backend', 'CogVideoXBackend', 'EasyAnimateBackend', 'SVDBackend', 'WanBackend']
-
-# %% ../nbs/06_video_models.ipynb #ff402169
-def image_tensor(image, name:str='image') -> Tensor:
-    "A PIL image or H×W×3 uint8 array as a 3×H×W float32 tensor in [0, 1]."
-    if isinstance(image, Image.Image):
-        if image.mode != 'RGB': raise ValueError(f"{name} must be RGB, got mode {image.mode!r}")
-        image = np.asarray(image)
-    if isinstance(image, np.ndarray):
-        if image.ndim != 3 or image.shape[2] != 3: raise ValueError(f"{name} must be H×W×3, got shape {image.shape}")
-        if image.dtype != np.uint8: raise ValueError(f"{name} array must be uint8, got {image.dtype}")
-        return torch.from_numpy(image.copy()).permute(2, 0, 1).float() / 255
-    if isinstance(image, Tensor):
-        if image.ndim != 3 or image.shape[0] != 3: raise ValueError(f"{name} tensor must be 3×H×W, got {tuple(image.shape)}")
-        return image.float()
-    raise TypeError(f"{name} must be a PIL image, an H×W×3 uint8 array or a 3×H×W tensor, got {type(image).__name__}")
+__all__ = ['latent_frames', 'mask_to_latent', 'DiffusersVideoBackend', 'backends', 'load_backend', 'CogVideoXBackend',
+           'EasyAnimateBackend', 'SVDBackend', 'WanBackend']
 
 # %% ../nbs/06_video_models.ipynb #32f4350f
 def latent_frames(num_frames:int, # pixel frames
@@ -171,13 +157,13 @@ class DiffusersVideoBackend(VideoBackend):
         self._frames_from_prior = num_frames is None
         self._args = dict(image=image, prompt=prompt, height=height, width=width, last_image=last_image,
                           negative_prompt=negative_prompt, generator=generator)
-        img = image_tensor(image)
+        img = image_to_tensor(image)
         height, width, num_frames = self._check_size(height, width, num_frames, img)
         img = self._resize(img, height, width, 'image')
         last = None
         if last_image is not None:
             if not self.takes_end_frame: raise ValueError(f"{type(self).__name__} takes no end frame (last_image)")
-            last = self._resize(image_tensor(last_image, 'last_image'), height, width, 'last_image')
+            last = self._resize(image_to_tensor(last_image, 'last_image'), height, width, 'last_image')
         self.height, self.width, self.num_frames = height, width, num_frames
         self.latent_shape = (latent_frames(num_frames, self.temporal), self.latent_channels,
                              height // self.spatial, width // self.spatial)
@@ -305,7 +291,7 @@ def prior_to_space(self:DiffusersVideoBackend, video:Tensor, # F×3×H×W prior 
                    mask:Tensor, # F×1×H×W, 1 where the prior is visible
                   ) -> tuple: # (target, mask) in the guidance space
     "Map the prior video and its mask to where the loss is taken: VAE latents and the latent-grid mask, or pixels."
-    self._need_cond(); video, mask = check_prior(video, mask)
+    self._need_cond(); video, mask = check_video_mask(video, mask)
     if video.shape[0] != self.num_frames and self._frames_from_prior:   # e.g. the sampler's view padding
         try: self.condition(num_frames=video.shape[0], **self._args)
         finally: self._frames_from_prior = True                        # still following the prior, even if that length failed
@@ -342,108 +328,6 @@ def image_to_video(self:DiffusersVideoBackend, image, # the start frame
     with torch.no_grad():
         for i in tqdm(range(steps), disable=not progress, desc='image to video', leave=False): x = self.step(x, self.denoise(x, i), i)
     return self.to_video(x)
-
-# %% ../nbs/06_video_models.ipynb #db4cbb86
-def _tiny_cogvideox(folder, sample=2, frames=9):
-    from transformers import T5Config, T5EncoderModel, T5Tokenizer
-    from diffusers import AutoencoderKLCogVideoX, CogVideoXImageToVideoPipeline, CogVideoXTransformer3DModel, CogVideoXDPMScheduler
-    tok = T5Tokenizer()
-    torch.manual_seed(0)
-    tr = CogVideoXTransformer3DModel(num_attention_heads=2, attention_head_dim=16, in_channels=8, out_channels=4, time_embed_dim=2,
-        text_embed_dim=32, num_layers=1, sample_width=sample, sample_height=sample, sample_frames=frames, patch_size=2,
-        temporal_compression_ratio=4, max_text_seq_length=16, use_rotary_positional_embeddings=True, use_learned_positional_embeddings=True)
-    vae = AutoencoderKLCogVideoX(in_channels=3, out_channels=3, down_block_types=("CogVideoXDownBlock3D",)*4,
-        up_block_types=("CogVideoXUpBlock3D",)*4, block_out_channels=(8,8,8,8), latent_channels=4, layers_per_block=1,
-        norm_num_groups=2, temporal_compression_ratio=4)
-    te = T5EncoderModel(T5Config(vocab_size=len(tok), d_model=32, d_kv=8, d_ff=37, num_layers=2, num_heads=4))
-    sch = CogVideoXDPMScheduler(prediction_type='v_prediction', rescale_betas_zero_snr=True, timestep_spacing='trailing',
-        beta_schedule='scaled_linear', beta_start=0.00085, beta_end=0.012, snr_shift_scale=1.0, set_alpha_to_one=True, clip_sample=False)
-    pipe = CogVideoXImageToVideoPipeline(tokenizer=tok, text_encoder=te.eval(), vae=vae.eval(), transformer=tr.eval(), scheduler=sch)
-    pipe.save_pretrained(folder)
-    return folder
-
-def _byte_vocab():
-    "A byte-level BPE vocabulary with no merges: every byte is a token (for tiny Qwen2 tokenizers)."
-    keep = [b for b in range(256) if 33 <= b <= 126 or 161 <= b <= 172 or 174 <= b <= 255]
-    extra = iter(range(256, 512))
-    toks = [chr(b) if b in keep else chr(next(extra)) for b in range(256)] + ['<|endoftext|>', '<|im_start|>', '<|im_end|>']
-    return {t: i for i, t in enumerate(toks)}
-
-_CHAT = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{% for c in m['content'] %}{{ c['text'] }}{% endfor %}<|im_end|>\n"
-        "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
-
-def _tiny_easyanimate(folder):
-    from transformers import Qwen2Tokenizer, Qwen2VLConfig, Qwen2VLForConditionalGeneration
-    from diffusers import AutoencoderKLMagvit, EasyAnimateInpaintPipeline, EasyAnimateTransformer3DModel, FlowMatchEulerDiscreteScheduler
-    vocab = _byte_vocab()
-    tok = Qwen2Tokenizer(vocab=vocab, merges=[], unk_token='<|endoftext|>', eos_token='<|im_end|>', pad_token='<|endoftext|>')
-    tok.chat_template = _CHAT
-    torch.manual_seed(0)
-    te = Qwen2VLForConditionalGeneration(Qwen2VLConfig(
-        text_config=dict(vocab_size=len(vocab), hidden_size=16, intermediate_size=32, num_hidden_layers=2, num_attention_heads=2,
-                         num_key_value_heads=1, rope_scaling={'type': 'mrope', 'mrope_section': [1, 1, 2]},
-                         bos_token_id=None, eos_token_id=len(vocab)-1, pad_token_id=len(vocab)-3),
-        vision_config=dict(depth=1, embed_dim=16, hidden_size=16, num_heads=2, mlp_ratio=1, patch_size=2, spatial_merge_size=1, temporal_patch_size=1)))
-    tr = EasyAnimateTransformer3DModel(num_attention_heads=2, attention_head_dim=16, in_channels=9, out_channels=4, time_embed_dim=2,
-        text_embed_dim=16, num_layers=1, mmdit_layers=1, sample_width=16, sample_height=16, patch_size=2)
-    vae = AutoencoderKLMagvit(in_channels=3, out_channels=3,
-        down_block_types=("SpatialDownBlock3D", "SpatialTemporalDownBlock3D", "SpatialTemporalDownBlock3D", "SpatialTemporalDownBlock3D"),
-        up_block_types=("SpatialUpBlock3D", "SpatialTemporalUpBlock3D", "SpatialTemporalUpBlock3D", "SpatialTemporalUpBlock3D"),
-        block_out_channels=(8, 8, 8, 8), latent_channels=4, layers_per_block=1, norm_num_groups=2, spatial_group_norm=False)
-    vae.register_to_config(cache_mag_vae=True)
-    sch = FlowMatchEulerDiscreteScheduler(shift=1.0)
-    pipe = EasyAnimateInpaintPipeline(vae=vae.eval(), text_encoder=te.eval(), tokenizer=tok, transformer=tr.eval(), scheduler=sch)
-    pipe.save_pretrained(folder)
-    return folder
-
-def _tiny_svd(folder):
-    from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection, CLIPImageProcessor
-    from diffusers import AutoencoderKLTemporalDecoder, EulerDiscreteScheduler, StableVideoDiffusionPipeline, UNetSpatioTemporalConditionModel
-    torch.manual_seed(0)
-    unet = UNetSpatioTemporalConditionModel(block_out_channels=(32, 64), layers_per_block=1, sample_size=16, in_channels=8, out_channels=4,
-        down_block_types=("CrossAttnDownBlockSpatioTemporal", "DownBlockSpatioTemporal"),
-        up_block_types=("UpBlockSpatioTemporal", "CrossAttnUpBlockSpatioTemporal"), cross_attention_dim=32, num_attention_heads=2,
-        projection_class_embeddings_input_dim=96, addition_time_embed_dim=32, num_frames=5)
-    sch = EulerDiscreteScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", interpolation_type="linear",
-        num_train_timesteps=1000, prediction_type="v_prediction", sigma_max=700.0, sigma_min=0.002, steps_offset=1,
-        timestep_spacing="leading", timestep_type="continuous", use_karras_sigmas=True)
-    vae = AutoencoderKLTemporalDecoder(block_out_channels=[32, 64], in_channels=3, out_channels=3,
-        down_block_types=["DownEncoderBlock2D", "DownEncoderBlock2D"], latent_channels=4)
-    enc = CLIPVisionModelWithProjection(CLIPVisionConfig(hidden_size=32, projection_dim=32, num_hidden_layers=2, num_attention_heads=4,
-        image_size=224, intermediate_size=37, patch_size=32))
-    fe = CLIPImageProcessor(crop_size=224, size=224)
-    pipe = StableVideoDiffusionPipeline(vae=vae.eval(), image_encoder=enc.eval(), unet=unet.eval(), scheduler=sch, feature_extractor=fe)
-    pipe.save_pretrained(folder)
-    return folder
-
-def _tiny_wan(folder):
-    from transformers import T5Config, T5EncoderModel, T5Tokenizer, CLIPVisionConfig, CLIPVisionModelWithProjection, CLIPImageProcessor
-    from diffusers import AutoencoderKLWan, UniPCMultistepScheduler, WanImageToVideoPipeline, WanTransformer3DModel
-    tok = T5Tokenizer(); tok.model_max_length = 16
-    torch.manual_seed(0)
-    vae = AutoencoderKLWan(base_dim=3, z_dim=16, dim_mult=[1, 1, 1, 1], num_res_blocks=1, temperal_downsample=[False, True, True])
-    te = T5EncoderModel(T5Config(vocab_size=len(tok), d_model=32, d_kv=8, d_ff=37, num_layers=2, num_heads=4))
-    tr = WanTransformer3DModel(patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=12, in_channels=36, out_channels=16,
-        text_dim=32, freq_dim=256, ffn_dim=32, num_layers=2, cross_attn_norm=True, qk_norm="rms_norm_across_heads",
-        rope_max_seq_len=32, image_dim=4, added_kv_proj_dim=24, pos_embed_seq_len=2 * 65)
-    enc = CLIPVisionModelWithProjection(CLIPVisionConfig(hidden_size=4, projection_dim=4, num_hidden_layers=2, num_attention_heads=2,
-        image_size=32, intermediate_size=16, patch_size=4))
-    sch = UniPCMultistepScheduler(prediction_type='flow_prediction', use_flow_sigmas=True, flow_shift=3.0)
-    pipe = WanImageToVideoPipeline(tokenizer=tok, text_encoder=te.eval(), vae=vae.eval(), transformer=tr.eval(), scheduler=sch,
-        image_encoder=enc.eval(), image_processor=CLIPImageProcessor(crop_size=32, size=32))
-    pipe.save_pretrained(folder)
-    return folder
-
-_TINY = dict(cogvideox=_tiny_cogvideox, easyanimate=_tiny_easyanimate, svd=_tiny_svd, wan=_tiny_wan)
-
-def tiny_pipeline(kind:str, # 'cogvideox', 'easyanimate', 'svd' or 'wan'
-                  folder, # where to `save_pretrained` it
-                 ) -> Path: # the folder, loadable with `load_backend`
-    "Build a diffusers image-to-video pipeline from tiny random components (same classes as the real checkpoint) and save it."
-    if kind not in _TINY: raise ValueError(f"kind must be one of {tuple(_TINY)}, got {kind!r}")
-    folder = Path(folder); folder.mkdir(parents=True, exist_ok=True)
-    _TINY[kind](str(folder))
-    return folder
 
 # %% ../nbs/06_video_models.ipynb #0bdb1256
 def backends() -> dict:
@@ -702,10 +586,9 @@ class WanBackend(DiffusersVideoBackend):
         pe, ne = p.encode_prompt(prompt, negative_prompt, do_classifier_free_guidance=cfg,
                                  max_sequence_length=p.tokenizer.model_max_length if p.tokenizer.model_max_length < 10**6 else 512, device=dev)
         pe = torch.cat([ne, pe]) if cfg else pe
-        to_pil = lambda t: Image.fromarray((t.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8))
         emb = None
         if self.denoiser.config.image_dim is not None:
-            emb = p.encode_image(to_pil(img) if last is None else [to_pil(img), to_pil(last)], dev)
+            emb = p.encode_image(tensor_to_pil(img) if last is None else [tensor_to_pil(img), tensor_to_pil(last)], dev)
         im = (img[None] * 2 - 1).to(dev)
         lst = None if last is None else (last[None] * 2 - 1).to(dev)
         dummy = torch.zeros(1, self.latent_channels, *self.latent_shape[:1], *self.latent_shape[2:], device=dev)
