@@ -37,7 +37,7 @@ setuptools.setup(
     include_package_data=True,
     package_data={cfg['lib_name']: ['assets/*']},
     install_requires=_reqs('requirements'),
-    extras_require={'dev': _reqs('dev_requirements'), 'timm': _reqs('timm_requirements')},
+    extras_require={'dev': _reqs('dev_requirements'), 'timm': _reqs('timm_requirements'), 'ray': _reqs('ray_requirements')},
     python_requires='>=' + min_python,
     zip_safe=False,
     entry_points={
