@@ -6,9 +6,10 @@
 from __future__ import annotations
 import argparse, csv, difflib, hashlib, io, json, os, socket, sys, tempfile, time, types, typing
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from tqdm.auto import tqdm
+from .core import atomic_write
 from .journey import JourneySettings, Journey, run_journey, resume_journey
 from .guidance import GuidanceSettings
 try: import fcntl
@@ -125,7 +126,7 @@ def apply_settings(base:JourneySettings, # the defaults
                    overrides:dict, # setting → typed value (`parse_setting`); `guidance.<field>` sets one guidance field
                   )->JourneySettings: # checked settings
     "Settings with `overrides` applied and checked (`JourneySettings.check`)."
-    top, guide = {}, dict(base.guidance)
+    top, guide = {}, {}
     for k, v in overrides.items():
         setting_type(k)
         if k.startswith('guidance.'): guide[k.split('.', 1)[1]] = v
@@ -134,7 +135,8 @@ def apply_settings(base:JourneySettings, # the defaults
             if unknown: raise ValueError(f"unknown guidance settings {sorted(unknown)}")
             guide.update(v)
         else: top[k] = v
-    s = JourneySettings(**{**asdict(base), **top, 'guidance': guide})
+    s = JourneySettings(**{**asdict(base), **top})
+    if guide: s = replace(s, guidance=GuidanceSettings(**{**asdict(s.resolved().guidance), **guide}))   # on the backend's defaults
     try: return s.check()
     except TypeError as e: raise ValueError(f"refused settings: {e}") from None
 
@@ -248,13 +250,6 @@ def default_scorer():
     return evaluate_run
 
 # %% ../nbs/13_batch.ipynb #32229930
-def _atomic_write(path:Path, data:bytes):
-    fd, t = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
-    try:
-        with os.fdopen(fd, 'wb') as f: f.write(data); f.flush(); os.fsync(f.fileno())
-        os.replace(t, path)
-    except BaseException: Path(t).unlink(missing_ok=True); raise
-
 def _same_settings(j:Journey, settings:dict, folder:Path):
     "Refuse a folder whose journey was made with other settings."
     norm = lambda d: json.loads(json.dumps(d, sort_keys=True, default=str))
@@ -308,7 +303,7 @@ def run_job(job:BatchJob, # the job
                 try: row.update(_flat(dict(scorer(folder)), 'score.'))
                 except Exception as e: row['error'] = f"scoring failed: {type(e).__name__}: {e}"
             if action != 'kept': row['batch_seconds'] = round(time.perf_counter() - t0, 4)
-            _atomic_write(cache, json.dumps({**row, '_created': j.state.get('created')}, default=str).encode())
+            atomic_write(cache, json.dumps({**row, '_created': j.state.get('created')}, default=str).encode())
     except Exception as e:
         row.update(status='skipped' if _busy(e) else 'failed', action='none', error=f"{type(e).__name__}: {e}".splitlines()[0][:500])
     return row
@@ -332,7 +327,7 @@ def write_results(rows:list, # results rows
     out = Path(out); cols = result_columns(rows)
     buf = io.StringIO(); w = csv.DictWriter(buf, fieldnames=cols, extrasaction='ignore'); w.writeheader()
     for r in rows: w.writerow({k: ('' if r.get(k) is None else r.get(k)) for k in cols})
-    _atomic_write(out/'results.csv', buf.getvalue().encode())
+    atomic_write(out/'results.csv', buf.getvalue().encode())
     try: import pyarrow as pa, pyarrow.parquet as pq
     except ImportError: return out/'results.csv'
     t = out/'.results.parquet.tmp'

@@ -13,7 +13,8 @@ from PIL import Image, ImageDraw
 from .camera import check_intrinsics, check_poses
 from .metrics import farneback_flow, frame_difference, masked_psnr, _warp
 from .pointcloud import PointCloud, load_ply, render_points
-from .journey import JOURNEY_FORMAT, atomic_write
+from .core import atomic_write
+from .journey import JOURNEY_FORMAT
 
 # %% auto #0
 __all__ = ['METRICS', 'TARGETS', 'HOLE_COLOUR', 'Run', 'read_run', 'make_run_folder', 'sift_features', 'match_features',
