@@ -4,7 +4,7 @@
 
 # %% ../nbs/09_journey.ipynb #9ab37c45
 from __future__ import annotations
-import argparse, hashlib, json, os, shutil, sys, tempfile, time
+import argparse, math, hashlib, json, os, shutil, sys, tempfile, time
 from dataclasses import dataclass, field, asdict, fields, replace
 from pathlib import Path
 import numpy as np
@@ -25,7 +25,7 @@ from .director import make_director, STAGE1_CAMERA_PROMPT
 # %% auto #0
 __all__ = ['AUTHORS_ROTATION_PATH', 'JOURNEY_FORMAT', 'JourneySettings', 'load_video_backend', 'load_components',
            'step_trajectory', 'stage_one', 'stage_two', 'stage_seed', 'load_input_image', 'Journey', 'run_journey',
-           'resume_journey', 'demo', 'stage_times', 'main']
+           'resume_journey', 'demo', 'stage_times', 'add_settings_arguments', 'settings_from_args']
 
 # %% ../nbs/09_journey.ipynb #40581db5
 AUTHORS_ROTATION_PATH = [0, 0, 0, 1, 1, 0, 0, 0, -1, -1]
@@ -294,6 +294,18 @@ def _run(self:Journey,
     self._discard_uncommitted()
     parts = parts or load_components(s, device)
     bar = tqdm(total=self.total_stages, initial=len(self.state['stages']), desc='journey', disable=not progress)
+    try: self._run_stages(s, parts, device, progress, bar)
+    except KeyboardInterrupt:
+        self.state['status'] = 'interrupted'; self._commit(); raise   # the last finished stage stays; resume continues from it
+    finally: bar.close()
+    self.write_video()
+    self.state['status'] = 'done'; self._commit()
+    return self
+Journey.run = _run
+
+def _run_stages(self:Journey, s, parts, device, progress, bar):
+    "Run every unfinished stage, committing each."
+    if self.state.get('status') != 'running': self.state['status'] = 'running'; self._commit()
     while not self.done:
         j = len(self.state['stages']); step, kind = j//self.per_step, ('stage1' if j % self.per_step == 0 else 'stage2')
         seed = stage_seed(s.seed, j)
@@ -317,11 +329,7 @@ def _run(self:Journey,
         rec.update(index=j, first_frame=n0, num_frames=len(video) - 1, wall_seconds=time.perf_counter() - t0)
         self.state['stages'].append(rec); self.state['poses'] += poses; self.state['frames_written'] = n0 + len(video) - 1
         self._commit(); bar.update(1)
-    bar.close()
-    self.write_video()
-    self.state['status'] = 'done'; self._commit()
-    return self
-Journey.run = _run
+Journey._run_stages = _run_stages
 
 def _write_video(self:Journey)->Path:
     "Write journey.mp4 from the committed frames (atomically)."
@@ -369,8 +377,12 @@ def stage_times(j:Journey)->dict:
     return tot
 
 # %% ../nbs/09_journey.ipynb #604390f2
-def _camera_path(text:str)->list:
-    "Parse --camera-path: '0,0,1,-1', 'forward,orbit', or a trajectory .json file."
+def _parse_list(text:str)->list:
+    "A list option: JSON ('[0, 1, \"a.json\"]'), or comma-separated items, integers where they parse ('0,0,1,-1', 'forward,orbit')."
+    text = text.strip()
+    if text.startswith('['):
+        try: return json.loads(text)
+        except json.JSONDecodeError as e: raise argparse.ArgumentTypeError(f"not a JSON list: {e}") from None
     out = []
     for t in text.split(','):
         t = t.strip()
@@ -378,43 +390,45 @@ def _camera_path(text:str)->list:
         except ValueError: out.append(t)
     return out
 
-def _parser():
-    p = argparse.ArgumentParser(prog='dreamjourney', description='Perpetual view generation with video diffusion models (DreamJourney).')
-    sub = p.add_subparsers(dest='command', required=True)
-    def common(q, demo=False):
-        q.add_argument('--out', required=not demo, default='demo' if demo else None, help='run folder')
-        q.add_argument('--segments', type=int, default=3, help='journey steps (Stage I + Stage II each)')
-        q.add_argument('--size', type=int, default=256 if demo else None, help='frame height and width (default: 256 with the Gaussian prior, 512 with a real model)')
-        q.add_argument('--seed', type=int, default=0, help='random seed')
-        q.add_argument('--force', action='store_true', help='replace an existing folder that is not a journey')
-        q.add_argument('--camera-path', type=_camera_path, default=None, help="per step: 0 back, 1 right, -1 left, forward, orbit, or a trajectory .json (comma-separated)")
-    r = sub.add_parser('run', help='start a journey from an image'); r.add_argument('image'); common(r)
-    r.add_argument('--frames', type=int, default=48, help='Stage I frames per step')
-    r.add_argument('--motion-frames', type=int, default=48, help='Stage II frames per step (0: none)')
-    r.add_argument('--backend', default='gaussian', help="video model: 'gaussian' or a checkpoint id/folder")
-    r.add_argument('--depth-model', default='ground', help="'ground' or a checkpoint id/folder")
-    r.add_argument('--inpainter', default='gaussian', help="'gaussian', 'telea' or a checkpoint id/folder")
-    r.add_argument('--director', default=None, help='MLLM model name (default: fixed prompts)')
-    r.add_argument('--base-url', default=None, help='OpenAI-compatible server URL for the director')
-    r.add_argument('--device', default='cpu', help="'cpu' or 'cuda'")
-    q = sub.add_parser('resume', help='resume an interrupted journey'); q.add_argument('out'); q.add_argument('--device', default='cpu')
-    d = sub.add_parser('demo', help='the CPU demo journey (no weights, no network)'); common(d, demo=True)
-    return p
+def _parse_bool(text:str)->bool:
+    if text.lower() in ('1', 'true', 'yes', 'on'): return True
+    if text.lower() in ('0', 'false', 'no', 'off'): return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
 
-def main(argv:list|None=None):
-    "The `dreamjourney` command."
-    a = _parser().parse_args(argv)
-    try:
-        if a.command == 'demo':
-            kw = {} if a.camera_path is None else dict(camera_path=a.camera_path)
-            j = demo(a.out, a.segments, a.size, a.seed, overwrite=a.force, **kw)
-        elif a.command == 'resume': j = resume_journey(a.out, device=a.device)
-        else:
-            s = JourneySettings(segments=a.segments, size=a.size, frames=a.frames, motion_frames=a.motion_frames, backend=a.backend,
-                                depth_model=a.depth_model, inpainter=a.inpainter, director=a.director, director_base_url=a.base_url, seed=a.seed,
-                                **({} if a.camera_path is None else dict(camera_path=a.camera_path)))
-            j = run_journey(a.image, a.out, s, overwrite=a.force, device=a.device)
-    except (FileNotFoundError, FileExistsError, IsADirectoryError, ValueError) as e:
-        print(f'dreamjourney: error: {e}', file=sys.stderr); sys.exit(2)
-    print(f"{j.out/'journey.mp4'}: {j.state['frames_written']} frames; stage times (s): " +
-          ', '.join(f'{k} {v:.1f}' for k, v in sorted(stage_times(j).items())))
+def _parse_finite(text:str)->float:
+    v = float(text)
+    if not math.isfinite(v): raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
+    return v
+
+_PARSERS = {'int': int, 'float': _parse_finite, 'str': str, 'bool': _parse_bool, 'list': _parse_list}
+
+def _option_parser(annotation:str):
+    "The argparse type of a dataclass field from its annotation ('int', 'float|None', 'list|None', …)."
+    kinds = [t.strip() for t in str(annotation).split('|') if t.strip() != 'None']
+    return _PARSERS.get(kinds[0] if kinds else 'str', str)
+
+def add_settings_arguments(p:argparse.ArgumentParser, # the parser (or subparser) to extend
+                           defaults:JourneySettings|None=None, # defaults to show in the help (default: JourneySettings())
+                          ):
+    "One option per `JourneySettings` field (`--motion-frames`) and per `GuidanceSettings` field (`--guidance-steps`), help from their docments."
+    from fastcore.docments import docments
+    d = defaults or JourneySettings()
+    for cls, prefix, base in ((JourneySettings, '', d), (GuidanceSettings, 'guidance_', d.guidance)):
+        docs, g = docments(cls), p.add_argument_group('guidance (Stage I sampling)' if prefix else 'journey settings')
+        for f in fields(cls):
+            if f.name == 'guidance': continue
+            shown = getattr(base, f.name) if base is not None else None
+            shown = "the backend's" if shown is None else shown
+            g.add_argument('--' + (prefix + f.name).replace('_', '-'), dest=prefix + f.name, type=_option_parser(f.type), default=None,
+                           metavar=str(f.type).split('|')[0].upper(), help=f"{docs.get(f.name) or ''} [default: {shown}]".replace('%', '%%'))
+
+def settings_from_args(args, # parsed arguments of a parser extended by `add_settings_arguments`
+                       base:JourneySettings|None=None, # the settings the options override (default: JourneySettings())
+                      )->JourneySettings:
+    "The settings the command line asked for: `base` with every given option applied (guidance fields on the backend's defaults)."
+    s = base or JourneySettings()
+    over = {f.name: getattr(args, f.name) for f in fields(JourneySettings) if f.name != 'guidance' and getattr(args, f.name, None) is not None}
+    s = replace(s, **over)
+    g = {f.name: getattr(args, 'guidance_' + f.name) for f in fields(GuidanceSettings) if getattr(args, 'guidance_' + f.name, None) is not None}
+    if g: s = replace(s, guidance=GuidanceSettings(**{**asdict(s.resolved().guidance), **g}))
+    return s
