@@ -35,8 +35,8 @@ class JourneySettings:
     "Every setting of a journey; defaults are the authors' code, `demo()` the CPU demo."
     segments:int = 3 # journey steps, each a Stage I and (if motion_frames > 0) a Stage II
     size:int|None = None # frame height and width (None: 256 for the Gaussian prior on a CPU, else 512, the authors')
-    frames:int = 48 # Stage I frames, both ends included
-    motion_frames:int = 48 # Stage II frames (0: no Stage II)
+    frames:int|None = None # Stage I frames, both ends included (None: 16 for the Gaussian prior on a CPU, else 48, the authors')
+    motion_frames:int|None = None # Stage II frames, 0: no Stage II (None: 8 for the Gaussian prior on a CPU, else 48)
     backend:str = 'gaussian' # video model: 'gaussian' or a checkpoint id / folder (06_video_models)
     depth_model:str = 'ground' # 'ground' (offline default) or a checkpoint id / folder (03_depth)
     inpainter:str = 'gaussian' # 'gaussian', 'telea' or a checkpoint id / folder (07_inpaint)
@@ -53,15 +53,16 @@ class JourneySettings:
 
     @classmethod
     def demo(cls, **kw):
-        "Small settings for the CPU demo: 256², 16-frame stages, the Gaussian prior's recommended guidance."
-        return cls(**{**dict(segments=3, size=256, frames=16, motion_frames=8), **kw}).resolved()
+        "The CPU demo: the Gaussian prior and its defaults (256², 16-frame Stage I, 8-frame Stage II, its recommended guidance)."
+        return cls(**{**dict(segments=3, backend='gaussian'), **kw}).resolved()
 
     def resolved(self)->JourneySettings:
         "These settings with every `None` that means 'the backend's default' filled in (what journey.json records)."
         from dreamjourney.guidance import GaussianPriorBackend
         cpu = self.backend == 'gaussian'
         g = self.guidance or (GaussianPriorBackend.recommended_guidance() if cpu else VideoBackend.recommended_guidance())
-        return replace(self, size=self.size or (256 if cpu else 512), guidance=g)
+        pick = lambda v, on_cpu, authors: v if v is not None else (on_cpu if cpu else authors)
+        return replace(self, size=pick(self.size, 256, 512), frames=pick(self.frames, 16, 48), motion_frames=pick(self.motion_frames, 8, 48), guidance=g)
 
     def __post_init__(self):
         if isinstance(self.guidance, dict): self.guidance = GuidanceSettings(**self.guidance)   # as read back from journey.json
@@ -70,8 +71,8 @@ class JourneySettings:
         "Raise on impossible values, naming them."
         if self.segments < 1: raise ValueError(f"segments must be ≥ 1, got {self.segments}")
         if self.size is not None and self.size < 16: raise ValueError(f"size must be ≥ 16, got {self.size}")
-        if self.frames < 3: raise ValueError(f"frames must be ≥ 3 (start, at least one rendered frame, end), got {self.frames}")
-        if self.motion_frames < 0 or self.motion_frames == 1: raise ValueError(f"motion_frames must be 0 or ≥ 2, got {self.motion_frames}")
+        if self.frames is not None and self.frames < 3: raise ValueError(f"frames must be ≥ 3 (start, at least one rendered frame, end), got {self.frames}")
+        if self.motion_frames is not None and (self.motion_frames < 0 or self.motion_frames == 1): raise ValueError(f"motion_frames must be 0 or ≥ 2, got {self.motion_frames}")
         if not self.camera_path: raise ValueError("camera_path is empty")
         if self.guidance is not None:
             if not isinstance(self.guidance, GuidanceSettings): raise TypeError(f"guidance must be GuidanceSettings (or a dict of its fields), got {type(self.guidance).__name__}")
@@ -103,6 +104,7 @@ def step_trajectory(s:JourneySettings, # settings (camera_path, speeds, frames)
                     seed:int, # seed of the height wobble
                    )->torch.Tensor: # (frames, 4, 4) camera-to-world poses relative to the current view
     "The relative camera path of one journey step."
+    s = s.resolved()
     kind = s.camera_path[step % len(s.camera_path)]
     base = BackwardPathSettings(frames=s.frames - 2)
     ps = scene_scaled_settings(depth, s.speed_fraction, base) if s.camera_speed is None else BackwardPathSettings(camera_speed=s.camera_speed, frames=s.frames - 2)
