@@ -27,7 +27,7 @@ class ExplorerCase:
     mask:torch.Tensor # F×1×H×W visibility M
     truth:torch.Tensor # F×3×H×W the scene ray-cast from the same cameras
 
-def explorer_case(size:int=32, # frame height and width
+def explorer_case(size:int=64, # frame height and width
                   frames:int=8, # frames of the Stage I video, both ends included
                   back:float=1.5, # how far the camera backs off (scene units: the camera is 1 above the ground)
                   seed:int=0, # scene and path seed
@@ -48,7 +48,7 @@ def explore(case:ExplorerCase, # the Stage I to sample
             seed:int=0, # sampling seed
            )->tuple: # (sampled video F×3×H×W, metrics dict)
     "Sample the case with the Gaussian-prior backend and measure the result."
-    backend = GaussianPriorBackend.fit(case.image, frames=len(case.video) + 2*settings.pad)
+    backend = GaussianPriorBackend().condition(case.image)   # the scene prior a journey uses, fitted to the view
     t = time.perf_counter()
     res = guided_sample(backend, case.video, case.mask, settings, generator=seed)
     v, m = res.video.clamp(0, 1), case.mask.float()
@@ -70,7 +70,7 @@ def frames_png(case:ExplorerCase, # the case (for the prior video and mask)
 class Explorer:
     "ipywidgets explorer of the guidance settings on a small Stage I."
     def __init__(self, case:ExplorerCase|None=None, # the Stage I (default: `explorer_case()`)
-                 steps:int=10, # sampling steps per run (kept small: it re-runs on every move)
+                 steps:int=25, # sampling steps per run (the Gaussian prior's recommended; it re-runs on every move)
                  seed:int=0): # sampling seed (fixed: changes come from the settings only)
         W = optional_import('ipywidgets', 'notebooks')
         self.case, self.steps, self.seed = case or explorer_case(), steps, seed
@@ -78,7 +78,7 @@ class Explorer:
         self.mode = W.Dropdown(options=['dps', 'jacobian_free', 'none'], value='dps', description='mode', **st)
         self.weight = W.FloatLogSlider(value=1., base=10, min=-3, max=2, step=0.25, description='λ (dps)', **st)
         self.lr = W.FloatLogSlider(value=0.025, base=10, min=-3, max=0, step=0.25, description='lr (jacobian-free)', **st)
-        self.guide_until = W.FloatSlider(value=0.8, min=0, max=1, step=0.1, description='guided fraction', **st)
+        self.guide_until = W.FloatSlider(value=1., min=0, max=1, step=0.1, description='guided fraction', **st)
         self.rounds = W.IntSlider(value=2, min=0, max=15, description='renoise rounds', **st)
         self.pad = W.IntSlider(value=2, min=0, max=4, description='view padding', **st)
         self.image, self.text = W.Image(format='png'), W.HTML()
@@ -91,7 +91,7 @@ class Explorer:
         "The settings the sliders say."
         return GuidanceSettings(steps=self.steps, mode=self.mode.value, weight=self.weight.value, lr=self.lr.value,
                                 guide_until=self.guide_until.value, renoise_rounds=self.rounds.value,
-                                renoise_until=self.steps, pad=self.pad.value)
+                                renoise_until=4, pad=self.pad.value)
 
     def update(self):
         "Re-run the sampler with the current settings and redraw."
