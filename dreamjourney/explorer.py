@@ -74,8 +74,9 @@ class Explorer:
                  seed:int=0): # sampling seed (fixed: changes come from the settings only)
         W = optional_import('ipywidgets', 'notebooks')
         self.case, self.steps, self.seed = case or explorer_case(), steps, seed
-        st = dict(continuous_update=False, style={'description_width': '120px'}, layout=W.Layout(width='420px'))
-        self.mode = W.Dropdown(options=['dps', 'jacobian_free', 'none'], value='dps', description='mode', **st)
+        look = dict(style={'description_width': '120px'}, layout=W.Layout(width='420px'))
+        st = dict(continuous_update=False, **look)   # sliders: re-run when released, not while dragged (a Dropdown has no such trait)
+        self.mode = W.Dropdown(options=['dps', 'jacobian_free', 'none'], value='dps', description='mode', **look)
         self.weight = W.FloatLogSlider(value=1., base=10, min=-3, max=2, step=0.25, description='λ (dps)', **st)
         self.lr = W.FloatLogSlider(value=0.025, base=10, min=-3, max=0, step=0.25, description='lr (jacobian-free)', **st)
         self.guide_until = W.FloatSlider(value=1., min=0, max=1, step=0.1, description='guided fraction', **st)

@@ -14,7 +14,7 @@ from .diffusion import karras_sigmas, euler_step
 
 # %% auto #0
 __all__ = ['landscape_image', 'radial_spectrum', 'temporal_spectrum', 'colour_basis', 'gaussian_blur', 'GaussianVideoPrior',
-           'temporal_covariance', 'prior_demo', 'prior_demo_cli']
+           'temporal_covariance', 'use_bundled_ffmpeg', 'prior_demo', 'prior_demo_cli']
 
 # %% ../nbs/01_gaussian_prior.ipynb #a025053a
 def landscape_image(height:int=128, # image height in pixels
@@ -280,6 +280,16 @@ def _condition_on_frames(self:GaussianVideoPrior,
     return y + torch.einsum('fk,nkchw->nfchw', Wt, frames[None] - y[:, at])
 GaussianVideoPrior.condition_on_frames = _condition_on_frames
 
+# %% ../nbs/01_gaussian_prior.ipynb #c1f0a7e3
+def use_bundled_ffmpeg()->bool: # True when mediapy was pointed at imageio-ffmpeg's binary
+    "Make mediapy's video reading and writing work without a system ffmpeg: use imageio-ffmpeg's binary when none is found."
+    import mediapy
+    if mediapy.video_is_available(): return False
+    import imageio_ffmpeg
+    try: exe = imageio_ffmpeg.get_ffmpeg_exe()
+    except RuntimeError as e: raise RuntimeError(f"no ffmpeg on the PATH and imageio-ffmpeg has no binary for this platform ({e}): install ffmpeg or set IMAGEIO_FFMPEG_EXE") from e
+    mediapy.set_ffmpeg(exe); return True
+
 # %% ../nbs/01_gaussian_prior.ipynb #78d7acc6
 def prior_demo(out:str='demo', # output folder (created)
                size:int=128, # frame height and width
@@ -288,6 +298,7 @@ def prior_demo(out:str='demo', # output folder (created)
               )->dict: # paths of what was written
     "Fit the Gaussian prior to a painted landscape; write a diffusion sample and a first-frame-conditioned sample."
     import mediapy
+    use_bundled_ffmpeg()
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
     img = landscape_image(size, size, seed=seed)
     prior = GaussianVideoPrior.fit(img, frames=frames, rho=0.95)

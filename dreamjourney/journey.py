@@ -336,6 +336,8 @@ Journey._run_stages = _run_stages
 def _write_video(self:Journey)->Path:
     "Write journey.mp4 from the committed frames (atomically)."
     import mediapy
+    from dreamjourney.gaussian_prior import use_bundled_ffmpeg
+    use_bundled_ffmpeg()   # imageio-ffmpeg's binary where the system has no ffmpeg
     tmp = self.out/'.journey.mp4.new.mp4'
     mediapy.write_video(tmp, self.frames().permute(0, 2, 3, 1).numpy(), fps=self.settings.fps)
     os.replace(tmp, self.out/'journey.mp4'); return self.out/'journey.mp4'
