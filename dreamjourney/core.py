@@ -36,7 +36,8 @@ def _array_to_tensor(a:np.ndarray)->Tensor:
     "A numpy array as a tensor; 16-bit values already divided by 65535 (numpy's uint16 has no general torch equivalent)."
     if a.dtype.byteorder not in ('=', '|'): a = a.astype(a.dtype.newbyteorder('='))
     if a.dtype == np.uint16: return torch.from_numpy(a.astype(np.float32) / 65535)
-    return torch.from_numpy(np.ascontiguousarray(a))
+    a = np.ascontiguousarray(a)
+    return torch.from_numpy(a if a.flags.writeable else a.copy())   # a read-only array (np.asarray of a PIL image) is copied
 
 def _pil_to_array(im:Image.Image, name:str)->np.ndarray:
     "The pixels of a PIL image as an H×W(×C) array of 8-bit, 16-bit, bool or float values."

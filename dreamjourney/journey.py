@@ -380,6 +380,24 @@ def stage_times(j:Journey)->dict:
         for k, v in r['seconds'].items(): tot[f"{r['kind']}.{k}"] = tot.get(f"{r['kind']}.{k}", 0.) + v
     return tot
 
+# %% ../nbs/09_journey.ipynb #37c3266b
+def _repr_html_(self:Journey)->str:
+    "Notebook display: status, a strip of frames, and the scores if `dreamjourney evaluate` wrote scores.json."
+    import base64, io
+    n = self.state['frames_written']
+    idx = sorted({int(round(i)) for i in np.linspace(0, n - 1, min(8, n))})
+    im = tensor_to_pil(torch.cat([load_image(self.frame_path(i)) for i in idx], 2)); im.thumbnail((1024, 128))
+    buf = io.BytesIO(); im.save(buf, format='JPEG', quality=85)
+    html = (f"<b>{self.out}</b>: {self.state['status']}, {len(self.state['stages'])} of {self.total_stages} stages, {n} frames "
+            f"(frames {', '.join(map(str, idx))})<br><img src='data:image/jpeg;base64,{base64.b64encode(buf.getvalue()).decode()}'/>")
+    f = self.out/'scores.json'
+    if f.exists():
+        m = json.loads(f.read_text()).get('metrics', {})
+        rows = ''.join(f"<tr><td>{k}</td><td>{v.get('value') if isinstance(v, dict) else v}</td></tr>" for k, v in m.items())
+        html += f"<table><tr><th>metric</th><th>value</th></tr>{rows}</table>"
+    return html
+Journey._repr_html_ = _repr_html_
+
 # %% ../nbs/09_journey.ipynb #604390f2
 def _parse_list(text:str)->list:
     "A list option: JSON ('[0, 1, \"a.json\"]'), or comma-separated items, integers where they parse ('0,0,1,-1', 'forward,orbit')."

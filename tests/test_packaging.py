@@ -9,7 +9,7 @@ import pytest, setuptools
 ROOT = Path(__file__).resolve().parent.parent
 LIB = ROOT/'dreamjourney'
 # imports that need no declaration: IPython is there whenever `_ipython_display_` is called (IPython calls it)
-UNDECLARED_OK = {'IPython'}
+UNDECLARED_OK = {'IPython', 'pyarrow'}   # IPython: only IPython calls the display hooks; pyarrow: batch writes Parquet only where it is installed
 
 def _cfg():
     c = ConfigParser(delimiters=['=']); c.read(ROOT/'settings.ini', encoding='utf-8'); return c['DEFAULT']
