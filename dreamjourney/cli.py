@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 import dreamjourney
 from .director import DirectorError
-from .journey import (JourneySettings, Journey, run_journey, resume_journey, demo, stage_times,
+from .journey import (JourneySettings, Journey, JourneyLocked, run_journey, resume_journey, demo, stage_times,
                                   add_settings_arguments, settings_from_args)
 
 # %% auto #0
@@ -49,7 +49,7 @@ def write_tiny_checkpoints(folder, # where to write one sub-folder per kind
     return out
 
 # %% ../nbs/14_cli.ipynb #7ef58e85
-_EXPECTED = (OSError, ValueError, TypeError, ImportError, DirectorError)   # errors a user can act on: one line, rc 2
+_EXPECTED = (OSError, ValueError, TypeError, ImportError, DirectorError, JourneyLocked)   # errors a user can act on: one line, rc 2
 
 def _parser()->argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog='dreamjourney', description='Perpetual view generation with video diffusion models (DreamJourney).')
@@ -68,6 +68,8 @@ def _parser()->argparse.ArgumentParser:
     q = sub.add_parser('resume', help='resume an interrupted journey')
     q.add_argument('out', help='run folder')
     q.add_argument('--device', default='auto', help='where models run [default: auto]')
+    q.add_argument('--base-url', default=None, help="the director's endpoint now (default: OPENAI_BASE_URL); a run folder never chooses it")
+    q.add_argument('--trust-endpoint', action='store_true', help='use the director endpoint journey.json names (your API key goes there)')
     sub.add_parser('evaluate', help='score run folders (dreamjourney evaluate --help)', add_help=False)
     sub.add_parser('batch', help='many journeys, locally or on Ray (dreamjourney batch --help)', add_help=False)
     t = sub.add_parser('tiny', help='write tiny random-weight checkpoints of every real architecture')
@@ -95,7 +97,7 @@ def main(argv:list|None=None, # arguments (default: sys.argv[1:])
             for k, f in write_tiny_checkpoints(a.dir, a.kinds).items(): print(f'{k:15s} {f}')
             return 0
         device = resolve_device(a.device)
-        if a.command == 'resume': j = resume_journey(a.out, device=device)
+        if a.command == 'resume': j = resume_journey(a.out, device=device, director_base_url=a.base_url, trust_stored_endpoint=a.trust_endpoint)
         elif a.command == 'demo':
             s = settings_from_args(a, JourneySettings.demo())
             j = demo(a.out, overwrite=a.force, **{k: getattr(s, k) for k in JourneySettings.__dataclass_fields__})

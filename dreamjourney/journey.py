@@ -24,8 +24,9 @@ from .director import make_director, STAGE1_CAMERA_PROMPT
 
 # %% auto #0
 __all__ = ['AUTHORS_ROTATION_PATH', 'JOURNEY_FORMAT', 'JourneySettings', 'load_video_backend', 'load_components',
-           'step_trajectory', 'stage_one', 'stage_two', 'stage_seed', 'load_input_image', 'Journey', 'run_journey',
-           'resume_journey', 'demo', 'stage_times', 'add_settings_arguments', 'settings_from_args']
+           'step_trajectory', 'stage_one', 'stage_two', 'stage_seed', 'load_input_image', 'public_url', 'JourneyLocked',
+           'JourneyLock', 'Journey', 'run_journey', 'resume_journey', 'demo', 'stage_times', 'add_settings_arguments',
+           'settings_from_args']
 
 # %% ../nbs/09_journey.ipynb #40581db5
 AUTHORS_ROTATION_PATH = [0, 0, 0, 1, 1, 0, 0, 0, -1, -1]
@@ -195,6 +196,52 @@ def load_input_image(path, # path of the start image
     side = min(im.size); l, t = (im.width - side)//2, (im.height - side)//2
     return image_to_tensor(im.crop((l, t, l + side, t + side)).resize((size, size), Image.LANCZOS))
 
+# %% ../nbs/09_journey.ipynb #230163e1
+def public_url(url:str|None)->str|None:
+    "`url` without credentials, query or fragment: what may be written into a run folder."
+    if url is None: return None
+    from urllib.parse import urlsplit, urlunsplit
+    u = urlsplit(url)
+    if not u.scheme or not u.hostname: raise ValueError(f"director endpoint must be a URL like http://host:port/v1, got {url!r}")
+    host = u.hostname + (f':{u.port}' if u.port else '')
+    return urlunsplit((u.scheme, host, u.path, '', ''))
+
+def _absolute_paths(camera_path:list)->list:
+    "Trajectory files by absolute path, so that a resume from another folder finds them."
+    return [str(Path(p).resolve()) if isinstance(p, str) and p.endswith('.json') else p for p in camera_path]
+
+def _is_journey(out:Path)->bool:
+    "Is `out` a dreamjourney run folder (a journey.json of our format)?"
+    try: return json.loads((out/'journey.json').read_text()).get('format') == JOURNEY_FORMAT
+    except (OSError, ValueError, AttributeError): return False
+
+def _check_replaceable(out:Path, image)->None:
+    "Refuse to delete a folder that holds the input image, the current folder, or a parent of either."
+    o = out.resolve()
+    guarded = [Path.cwd().resolve()] + ([Path(image).resolve()] if isinstance(image, (str, Path)) else [])
+    for g in guarded:
+        if g == o or o in g.parents:
+            raise FileExistsError(f"--force would delete {out}, which holds {g}; choose another folder")
+
+class JourneyLocked(RuntimeError):
+    "Another process is working on this run folder."
+
+class JourneyLock:
+    "An exclusive lock on a run folder (`.lock`, released when the process ends, even by a kill): one process per journey."
+    def __init__(self, out): self.path = Path(out)/'.lock'
+    def __enter__(self):
+        import fcntl
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try: fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(self.fd)
+            raise JourneyLocked(f"another process is working on {self.path.parent} (it holds {self.path}); wait for it to finish") from None
+        return self
+    def __exit__(self, *exc):
+        import fcntl
+        fcntl.flock(self.fd, fcntl.LOCK_UN); os.close(self.fd)
+
 # %% ../nbs/09_journey.ipynb #5cdf6e0e
 class Journey:
     "A resumable journey in a run folder: frames/, journey.json, cameras.json, cloud.ply, journey.mp4."
@@ -208,23 +255,32 @@ class Journey:
                image, # path of the start image, or a 3×H×W tensor / H×W×3 uint8 array
                out, # run folder to create
                settings:JourneySettings|None=None, # settings (default: the authors')
-               overwrite:bool=False, # replace an existing folder that is not an unfinished journey
+               overwrite:bool=False, # replace an existing journey folder (never anything else)
               )->Journey:
-        "Start a new journey in `out`."
+        "Start a new journey in `out`: everything is read and checked before the folder is touched."
         s = (settings or JourneySettings()).check().resolved()
+        s = replace(s, director_base_url=public_url(s.director_base_url), camera_path=_absolute_paths(s.camera_path))
+        for p in s.camera_path:
+            if isinstance(p, str) and p.endswith('.json'): load_trajectory(p)   # readable now, not at its stage
         out = Path(out)
-        if out.exists() and any(out.iterdir()):
-            if not overwrite:
-                what = 'a journey' if (out/'journey.json').exists() else 'not a journey'
-                raise FileExistsError(f"{out} exists and is {what}; resume it with `dreamjourney resume {out}`, choose another folder, or pass overwrite=True (--force)" if what == 'a journey'
-                                      else f"{out} exists and is not empty ({what}); choose another folder or pass overwrite=True (--force)")
-            shutil.rmtree(out)
         if isinstance(image, (str, Path)): x = load_input_image(image, s.size)
         else:
             x = image_to_tensor(image).float().cpu()
             if tuple(x.shape) != (3, s.size, s.size): raise ValueError(f"image must be 3×{s.size}×{s.size} (or a path), got {tuple(x.shape)}")
+        if out.exists() and not out.is_dir(): raise NotADirectoryError(f"--out {out} is a file, not a folder")
+        if out.exists() and any(out.iterdir()):
+            journey = _is_journey(out)
+            if not overwrite:
+                raise FileExistsError(f"{out} exists and is a journey; resume it with `dreamjourney resume {out}`, choose another folder, or pass overwrite=True (--force)" if journey
+                                      else f"{out} exists and is not empty (not a journey); choose another folder")
+            if not journey: raise FileExistsError(f"{out} is not a dreamjourney journey: --force replaces only a journey folder, never anything else; choose another folder")
+            _check_replaceable(out, image)
+            with JourneyLock(out): shutil.rmtree(out)
         (out/'frames').mkdir(parents=True)
         _save_png(x, out/'input.png'); _save_png(x, out/'frames'/'000000.png')
+        if isinstance(image, (str, Path)): shutil.copy2(image, out/('source' + Path(image).suffix.lower()))   # the photo as given, for the record
+        for p in s.camera_path:                                                                          # the folder is self-contained
+            if isinstance(p, str) and p.endswith('.json'): shutil.copy2(p, out/Path(p).name)
         K = resize_intrinsics(wonderjourney_intrinsics(), (512, 512), (s.size, s.size))
         state = dict(format=JOURNEY_FORMAT, version=1, dreamjourney_version=dreamjourney.__version__,
                      settings=asdict(s), K=K.tolist(), frames_written=1, poses=[torch.eye(4).tolist()],
@@ -242,9 +298,33 @@ class Journey:
             raise ValueError(f"{f} is not a dreamjourney journey file (format={state.get('format') if isinstance(state, dict) else None!r})")
         missing = {'settings', 'frames_written', 'poses', 'stages', 'K'} - set(state)
         if missing: raise ValueError(f"{f} is corrupted: missing {sorted(missing)}; nothing was changed")
-        try: JourneySettings(**state['settings'])
-        except TypeError as e: raise ValueError(f"{f} has settings this version does not understand ({e})") from None
-        return cls(out, state)
+        try: JourneySettings(**state['settings']).check()
+        except (TypeError, ValueError) as e: raise ValueError(f"{f} has settings this version refuses ({e}); nothing was changed") from None
+        j = cls(out, state); j.check_files(); return j
+
+    def check_files(self):
+        "Raise unless the committed state and the files agree: frame count, every frame, the cloud of every Stage I."
+        st, f = self.state, self.out/'journey.json'
+        n = st['frames_written']
+        if not isinstance(n, int) or isinstance(n, bool) or n < 1: raise ValueError(f"{f} is corrupted: frames_written must be an int ≥ 1, got {n!r}; nothing was changed")
+        if not isinstance(st['stages'], list) or not all(isinstance(r, dict) for r in st['stages']): raise ValueError(f"{f} is corrupted: stages must be a list of records")
+        if n != 1 + sum(int(r.get('num_frames', 0)) for r in st['stages']) or len(st['poses']) != n:
+            raise ValueError(f"{f} is corrupted: frames_written={n}, {len(st['poses'])} poses and stages of {[r.get('num_frames') for r in st['stages']]} frames disagree")
+        missing = [i for i in range(n) if not self.frame_path(i).exists()]
+        if missing: raise FileNotFoundError(f"{self.out}: committed frames are missing: {[self.frame_path(i).name for i in missing[:5]]}" + (' …' if len(missing) > 5 else '') + "; restore them (nothing was changed)")
+        want = self.cloud_points
+        if want:
+            c = self.out/'cloud.ply'
+            if not c.exists(): raise FileNotFoundError(f"{c} is missing but {want} points are committed; restore it (nothing was changed)")
+            try: have = len(load_ply(c))
+            except Exception as e: raise ValueError(f"{c} cannot be read ({e}); restore it (nothing was changed)") from None
+            if have < want: raise ValueError(f"{c} has {have} points but {want} are committed; restore it (nothing was changed)")
+        return self
+
+    @property
+    def cloud_points(self)->int:
+        "Points of the cloud that committed stages account for."
+        return sum(int(r.get('cloud_points', 0)) for r in self.state['stages'])
 
     # -- bookkeeping ----------------------------------------------------------
     @property
@@ -265,7 +345,10 @@ class Journey:
         atomic_write(self.out/'journey.json', json.dumps(self.state, indent=1))
 
     def _discard_uncommitted(self):
-        "Delete frames that no committed stage accounts for (left by an interrupted stage)."
+        "Delete frames and cloud points that no committed stage accounts for (left by an interrupted stage)."
+        self.check_files()
+        c, want = self.out/'cloud.ply', self.cloud_points
+        if c.exists() and len(cloud := load_ply(c)) > want: save_ply(cloud[:want], c)
         n = self.state['frames_written']
         for p in (self.out/'frames').glob('*.png'):
             if p.stem.isdigit() and int(p.stem) >= n: p.unlink()
@@ -277,9 +360,9 @@ class Journey:
         return torch.stack([load_image(self.frame_path(i)) for i in range(self.state['frames_written'])])
 
     def cloud(self)->PointCloud:
-        "The accumulated world cloud."
+        "The accumulated world cloud of the committed stages."
         f = self.out/'cloud.ply'
-        return load_ply(f) if f.exists() else PointCloud.empty()
+        return load_ply(f)[:self.cloud_points] if f.exists() else PointCloud.empty()
 
 # %% ../nbs/09_journey.ipynb #4c021e37
 def _to_world(cloud:PointCloud, pose:torch.Tensor)->PointCloud:
@@ -293,15 +376,16 @@ def _run(self:Journey,
         )->Journey:
     "Run (or resume) every unfinished stage, then write journey.mp4."
     s = self.settings
-    self._discard_uncommitted()
-    parts = parts or load_components(s, device)
-    bar = tqdm(total=self.total_stages, initial=len(self.state['stages']), desc='journey', disable=not progress)
-    try: self._run_stages(s, parts, device, progress, bar)
-    except KeyboardInterrupt:
-        self.state['status'] = 'interrupted'; self._commit(); raise   # the last finished stage stays; resume continues from it
-    finally: bar.close()
-    self.write_video()
-    self.state['status'] = 'done'; self._commit()
+    with JourneyLock(self.out):
+        self._discard_uncommitted()
+        parts = parts or load_components(s, device)
+        bar = tqdm(total=self.total_stages, initial=len(self.state['stages']), desc='journey', disable=not progress)
+        try: self._run_stages(s, parts, device, progress, bar)
+        except KeyboardInterrupt:
+            self.state['status'] = 'interrupted'; self._commit(); raise   # the last finished stage stays; resume continues from it
+        finally: bar.close()
+        self.write_video()
+        self.state['status'] = 'done'; self._commit()
     return self
 Journey.run = _run
 
@@ -319,8 +403,7 @@ def _run_stages(self:Journey, s, parts, device, progress, bar):
             video, rel, cloud, rec = stage_one(s, parts, view, self.K, step, seed, device, progress)
             poses = [(world @ p).tolist() for p in rel[1:]]
             wc = _to_world(cloud, world)
-            old = self.cloud()
-            save_ply(old + wc, self.out/'.cloud.ply.new'); os.replace(self.out/'.cloud.ply.new', self.out/'cloud.ply')
+            save_ply(self.cloud() + wc, self.out/'cloud.ply')   # atomic; its new points count only once journey.json commits the stage
             rec['cloud_points'] = len(wc)
         else:
             prev = self.state['stages'][-1].get('scene', {})
@@ -346,19 +429,37 @@ Journey.write_video = _write_video
 def run_journey(image, # start image (path, tensor or array)
                 out, # run folder
                 settings:JourneySettings|None=None, # settings (default: the authors')
-                overwrite:bool=False, # replace an existing non-journey folder
+                overwrite:bool=False, # replace an existing journey folder
                 device:str='cpu', # where models run
                 progress:bool=True, # progress bars
                )->Journey:
     "Create a journey in `out` and run it to the end."
-    return Journey.create(image, out, settings, overwrite).run(device, progress)
+    s = settings or JourneySettings()
+    url = s.director_base_url
+    # an endpoint with credentials is used as given, but written to journey.json without them (`public_url`)
+    parts = load_components(s.resolved(), device) if url is not None and public_url(url) != url else None
+    return Journey.create(image, out, s, overwrite).run(device, progress, parts)
 
 def resume_journey(out, # run folder of an interrupted (or finished) journey
                    device:str='cpu', # where models run
                    progress:bool=True, # progress bars
+                   director_base_url:str|None=None, # the director's endpoint now (None: OPENAI_BASE_URL, else the default)
+                   trust_stored_endpoint:bool=False, # use the endpoint journey.json names, although it is not yours
                   )->Journey:
-    "Resume a journey from its last finished stage."
-    return Journey.open(out).run(device, progress)
+    "Resume a journey from its last finished stage; the run folder never decides where your API key goes."
+    j = Journey.open(out)
+    s, parts = j.settings, None
+    if s.director is not None:
+        mine = director_base_url or os.environ.get('OPENAI_BASE_URL')
+        stored = s.director_base_url
+        if stored is not None and public_url(mine) != stored:
+            if not trust_stored_endpoint:
+                raise ValueError(f"{Path(out)/'journey.json'} names the director endpoint {stored}, which is not the one you use "
+                                 f"({public_url(mine) or 'the default'}): resuming would send your API key there. Pass --base-url with "
+                                 "the endpoint you want, or --trust-endpoint to use the stored one")
+            mine = stored
+        parts = load_components(replace(s, director_base_url=mine), device)
+    return j.run(device, progress, parts)
 
 # %% ../nbs/09_journey.ipynb #6b67796a
 def demo(out='demo', # run folder
