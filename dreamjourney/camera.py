@@ -9,7 +9,7 @@ from dataclasses import dataclass, asdict, replace
 from pathlib import Path
 import numpy as np
 import torch
-from .core import as_generator, atomic_write
+from .core import as_generator, atomic_write, check_finite
 
 # %% auto #0
 __all__ = ['WONDERJOURNEY_INTRINSICS', 'TRAJECTORY_CONVENTION', 'check_intrinsics', 'intrinsics_from_fov',
@@ -134,6 +134,9 @@ class BackwardPathSettings:
     frames:int=46 # in-between frames per segment (48 frames with both ends)
     wobble_range:tuple=(0.1, 0.3) # s ~ U(lo, hi): amplitude of the height wobble
     ramp_near_turns:bool=False # WonderJourney's speed ramp next to turns (off in DreamJourney's code)
+    def __post_init__(self):
+        for k in ('camera_speed', 'rotation_range', 'rotation_speed_multiplier'): check_finite(k, getattr(self, k))
+        for v in self.wobble_range: check_finite('wobble_range', v)
 
 # %% ../nbs/02_camera.ipynb #a9922efb
 def _ry(a:float)->torch.Tensor:

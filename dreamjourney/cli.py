@@ -70,6 +70,7 @@ def _parser()->argparse.ArgumentParser:
     q.add_argument('--device', default='auto', help='where models run [default: auto]')
     q.add_argument('--base-url', default=None, help="the director's endpoint now (default: OPENAI_BASE_URL); a run folder never chooses it")
     q.add_argument('--trust-endpoint', action='store_true', help='use the director endpoint journey.json names (your API key goes there)')
+    q.add_argument('--no-cache', action='store_true', help="ask the MLLM again instead of reading its cached replies")
     sub.add_parser('evaluate', help='score run folders (dreamjourney evaluate --help)', add_help=False)
     sub.add_parser('batch', help='many journeys, locally or on Ray (dreamjourney batch --help)', add_help=False)
     t = sub.add_parser('tiny', help='write tiny random-weight checkpoints of every real architecture')
@@ -97,7 +98,8 @@ def main(argv:list|None=None, # arguments (default: sys.argv[1:])
             for k, f in write_tiny_checkpoints(a.dir, a.kinds).items(): print(f'{k:15s} {f}')
             return 0
         device = resolve_device(a.device)
-        if a.command == 'resume': j = resume_journey(a.out, device=device, director_base_url=a.base_url, trust_stored_endpoint=a.trust_endpoint)
+        if a.command == 'resume': j = resume_journey(a.out, device=device, director_base_url=a.base_url, trust_stored_endpoint=a.trust_endpoint,
+                                                       director_cache=False if a.no_cache else None)
         elif a.command == 'demo':
             s = settings_from_args(a, JourneySettings.demo())
             j = demo(a.out, overwrite=a.force, **{k: getattr(s, k) for k in JourneySettings.__dataclass_fields__})
@@ -107,4 +109,9 @@ def main(argv:list|None=None, # arguments (default: sys.argv[1:])
         print(f"dreamjourney: interrupted" + (f"; resume with: dreamjourney resume {out}" if out else ''), file=sys.stderr); return 130
     except _EXPECTED as e:
         print(f'dreamjourney: error: {e}', file=sys.stderr); return 2
+    except Exception:
+        out = getattr(a, 'out', None)
+        if out and (Path(out)/'journey.json').exists():
+            print(f"dreamjourney: unexpected error (traceback below); the journey keeps its finished stages: dreamjourney resume {out}", file=sys.stderr)
+        raise
     _report(j); return 0

@@ -8,7 +8,7 @@ import math
 import numpy as np
 import torch
 import torch.nn.functional as F
-from .core import image_to_tensor, tensor_to_pil
+from .core import image_to_tensor, tensor_to_pil, check_finite
 from .camera import check_intrinsics, wonderjourney_intrinsics
 
 # %% auto #0
@@ -125,6 +125,7 @@ class GroundPlaneDepth(DepthEstimator):
                  K=None, # 3×3 intrinsics for the image; None: the authors' camera resized to the image
                 ):
         super().__init__()
+        horizon, camera_height, far = check_finite('horizon', horizon), check_finite('camera_height', camera_height), check_finite('far', far)
         if not 0 <= horizon <= 1: raise ValueError(f"horizon must be in [0, 1], got {horizon}")
         if camera_height <= 0 or far <= 0: raise ValueError(f"camera_height and far must be positive, got {camera_height}, {far}")
         self.horizon, self.camera_height, self.far, self.K = horizon, camera_height, far, K

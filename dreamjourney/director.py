@@ -358,10 +358,12 @@ def _request(self:LLMDirector, messages:list, errors:list):
 
 # %% ../nbs/08_director.ipynb #f1510d19
 @patch
-def _exchange(self:LLMDirector, job:str, kind:str, messages:list, transcript:list)->str:
-    "One request through the cache; appends to `transcript`; returns the reply text."
+def _exchange(self:LLMDirector, job:str, kind:str, messages:list, transcript:list,
+              usable=None, # reply → None, raising ReplyError if it cannot be used: such replies are never cached
+             )->str:
+    "One request through the cache (keyed by endpoint, model, parameters and messages); appends to `transcript`; returns the reply text."
     t0, errors, attempts = time.time(), [], 0
-    key = cache_key(self.model, messages, self.params)
+    key = cache_key(self.model, messages, {**self.params, 'endpoint': str(self.base_url)})
     hit = self.cache.get(key) if self.cache else None
     entry = {'job': job, 'kind': kind, 'model': self.model, 'base_url': self.base_url, 'messages': redact_messages(messages)}
     if hit is not None: reply, finish, refusal = hit.get('reply'), hit.get('finish_reason'), None
@@ -379,20 +381,22 @@ def _exchange(self:LLMDirector, job:str, kind:str, messages:list, transcript:lis
     if refusal or finish == 'content_filter' or (reply and '{' not in reply and _REFUSAL.match(reply)):
         raise DirectorRefusal(f"the model {self.model!r} refused the {job} request: {(refusal or reply or finish)!r}", transcript)
     if hit is None and self.cache is not None:
+        try: usable is None or usable(reply)
+        except ReplyError: return reply                                   # not cached: a later run asks again
         self.cache.put(key, {'model': self.model, 'params': self.params, 'messages': redact_messages(messages), 'reply': reply, 'finish_reason': finish})
     return reply
 
 @patch
 def _ask(self:LLMDirector, job:str, messages:list, schema)->tuple:
     "Ask, parse against `schema`, repair once if needed; returns (normalised reply, transcript)."
-    transcript = []
-    reply = self._exchange(job, 'ask', messages, transcript)
+    transcript, usable = [], lambda r: check_schema(parse_json_reply(r), schema)
+    reply = self._exchange(job, 'ask', messages, transcript, usable)
     try: return check_schema(parse_json_reply(reply), schema), transcript
     except ReplyError as e: problem = str(e)
     fix = (f"Your answer could not be used: {problem}. Answer again with only the JSON object in the shape asked for, "
            "with every field filled in and at least one entry in every list.")
     messages = messages + [{'role': 'assistant', 'content': reply or ''}, {'role': 'user', 'content': fix}]
-    reply = self._exchange(job, 'repair', messages, transcript)
+    reply = self._exchange(job, 'repair', messages, transcript, usable)
     try: return check_schema(parse_json_reply(reply), schema), transcript
     except ReplyError as e:
         raise DirectorReplyError(f"the model {self.model!r} gave no usable {job} reply after one repair request: {e}", transcript) from None

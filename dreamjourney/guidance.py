@@ -324,8 +324,8 @@ class GuidanceSettings:
         "Raise on settings outside their range, naming the bad value."
         if not isinstance(self.steps, int) or self.steps < 1: raise ValueError(f"steps must be a positive int, got {self.steps!r}")
         if self.mode not in MODES: raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
-        if not self.lr >= 0: raise ValueError(f"lr must be ≥ 0, got {self.lr}")
-        if not self.weight >= 0: raise ValueError(f"weight (λ) must be ≥ 0, got {self.weight}")
+        if not (math.isfinite(self.lr) and self.lr >= 0): raise ValueError(f"lr must be finite and ≥ 0, got {self.lr}")
+        if not (math.isfinite(self.weight) and self.weight >= 0): raise ValueError(f"weight (λ) must be finite and ≥ 0, got {self.weight}")
         if not isinstance(self.renoise_rounds, int) or self.renoise_rounds < 0: raise ValueError(f"renoise_rounds must be an int ≥ 0, got {self.renoise_rounds!r}")
         if self.renoise_until is not None and (not isinstance(self.renoise_until, int) or self.renoise_until < 0):
             raise ValueError(f"renoise_until must be None or a step count ≥ 0, got {self.renoise_until!r}")

@@ -42,7 +42,8 @@ class JourneySettings:
     depth_model:str = 'ground' # 'ground' (offline default) or a checkpoint id / folder (03_depth)
     inpainter:str = 'gaussian' # 'gaussian', 'telea' or a checkpoint id / folder (07_inpaint)
     director:str|None = None # None: fixed prompts; else an MLLM model name (08_director)
-    director_base_url:str|None = None # OpenAI-compatible server (None: OPENAI_BASE_URL or OpenAI)
+    director_base_url:str|None = None # OpenAI-compatible server (None: OPENAI_BASE_URL or OpenAI); stored without credentials
+    director_cache:bool = True # keep the director's usable replies in the on-disk cache (False: ask every time)
     camera_path:list = field(default_factory=lambda: list(AUTHORS_ROTATION_PATH)) # per step: 0 back, 1 right, -1 left, 'forward', 'orbit', or a trajectory .json
     camera_speed:float|None = None # authors' units (0.0005 with their depth); None: scene-scaled
     speed_fraction:float = 0.15 # scene-scaled speed: back-off per step as a fraction of the median depth
@@ -94,7 +95,7 @@ def load_components(s:JourneySettings, # the settings naming the components
                    )->dict: # backend, depth, inpainter, director
     "Build every model of a journey once: the video backend, depth model, inpainter and director named in the settings."
     depth = GroundPlaneDepth() if s.depth_model == 'ground' else load_depth_model(s.depth_model, device=device)
-    kw = {} if s.director_base_url is None else dict(base_url=s.director_base_url)
+    kw = ({} if s.director_base_url is None else dict(base_url=s.director_base_url)) | ({} if s.director_cache else dict(cache_dir=False))
     return dict(backend=load_video_backend(s.backend, device), depth=depth, inpainter=load_inpainter(s.inpainter, device=device),
                 director=make_director(s.director, **kw))
 
@@ -445,10 +446,12 @@ def resume_journey(out, # run folder of an interrupted (or finished) journey
                    progress:bool=True, # progress bars
                    director_base_url:str|None=None, # the director's endpoint now (None: OPENAI_BASE_URL, else the default)
                    trust_stored_endpoint:bool=False, # use the endpoint journey.json names, although it is not yours
+                   director_cache:bool|None=None, # override the journey's director_cache (False: ask the MLLM again)
                   )->Journey:
     "Resume a journey from its last finished stage; the run folder never decides where your API key goes."
     j = Journey.open(out)
     s, parts = j.settings, None
+    if director_cache is not None: s = replace(s, director_cache=director_cache)
     if s.director is not None:
         mine = director_base_url or os.environ.get('OPENAI_BASE_URL')
         stored = s.director_base_url
