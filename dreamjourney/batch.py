@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from tqdm.auto import tqdm
 from .core import atomic_write
-from .journey import JourneySettings, Journey, run_journey, resume_journey
+from .journey import JourneySettings, Journey, run_journey, resume_journey, parse_list
 from .guidance import GuidanceSettings
 try: import fcntl
 except ImportError: fcntl = None   # Windows: an exclusive-create lock file instead
@@ -97,14 +97,6 @@ def setting_type(key:str): # a JourneySettings field, or guidance.<field>
     raise ValueError(f"unknown setting {key!r}" + (f" (did you mean {near[0]!r}?)" if near else '') +
                      "; settings are JourneySettings fields or guidance.<field>")
 
-def _camera_path_text(text:str)->list:
-    out = []
-    for t in text.split(','):
-        t = t.strip()
-        try: out.append(int(t))
-        except ValueError: out.append(t)
-    return out
-
 def parse_setting(key:str, # setting name (see `setting_type`)
                   value, # the value: text (CSV, --set) or already typed (JSONL)
                   text:bool=True, # is `value` text to be parsed?
@@ -115,7 +107,7 @@ def parse_setting(key:str, # setting name (see `setting_type`)
         cands = []
         try: cands.append(json.loads(value))
         except json.JSONDecodeError: pass
-        if key == 'camera_path' and not value.lstrip().startswith('['): cands.append(_camera_path_text(value))
+        if key == 'camera_path' and not value.lstrip().startswith('['): cands.append(parse_list(value))
         cands.append(value)
         for c in cands:
             if _accepts(tp, c): return c

@@ -25,8 +25,8 @@ from .director import make_director, STAGE1_CAMERA_PROMPT
 # %% auto #0
 __all__ = ['AUTHORS_ROTATION_PATH', 'JOURNEY_FORMAT', 'JourneySettings', 'load_video_backend', 'load_components',
            'step_trajectory', 'stage_one', 'stage_two', 'stage_seed', 'load_input_image', 'public_url', 'JourneyLocked',
-           'JourneyLock', 'Journey', 'run_journey', 'resume_journey', 'demo', 'stage_times', 'add_settings_arguments',
-           'settings_from_args']
+           'JourneyLock', 'Journey', 'run_journey', 'resume_journey', 'demo', 'stage_times', 'parse_list',
+           'add_settings_arguments', 'settings_from_args']
 
 # %% ../nbs/09_journey.ipynb #40581db5
 AUTHORS_ROTATION_PATH = [0, 0, 0, 1, 1, 0, 0, 0, -1, -1]
@@ -36,8 +36,8 @@ class JourneySettings:
     "Every setting of a journey; defaults are the authors' code, `demo()` the CPU demo."
     segments:int = 3 # journey steps, each a Stage I and (if motion_frames > 0) a Stage II
     size:int|None = None # frame height and width (None: 256 for the Gaussian prior on a CPU, else 512, the authors')
-    frames:int|None = None # Stage I frames, both ends included (None: 16 for the Gaussian prior on a CPU, else 48, the authors')
-    motion_frames:int|None = None # Stage II frames, 0: no Stage II (None: 8 for the Gaussian prior on a CPU, else 48)
+    frames:int|None = None # Stage I frames, both ends included (None: 16 for the Gaussian prior on a CPU, else 41: with 2·4 padding copies 49 are sampled)
+    motion_frames:int|None = None # Stage II frames, 0: no Stage II (None: 8 for the Gaussian prior on a CPU, else 49)
     backend:str = 'gaussian' # video model: 'gaussian' or a checkpoint id / folder (06_video_models)
     depth_model:str = 'ground' # 'ground' (offline default) or a checkpoint id / folder (03_depth)
     inpainter:str = 'gaussian' # 'gaussian', 'telea' or a checkpoint id / folder (07_inpaint)
@@ -64,7 +64,7 @@ class JourneySettings:
         cpu = self.backend == 'gaussian'
         g = self.guidance or (GaussianPriorBackend.recommended_guidance() if cpu else VideoBackend.recommended_guidance())
         pick = lambda v, on_cpu, authors: v if v is not None else (on_cpu if cpu else authors)
-        return replace(self, size=pick(self.size, 256, 512), frames=pick(self.frames, 16, 48), motion_frames=pick(self.motion_frames, 8, 48), guidance=g)
+        return replace(self, size=pick(self.size, 256, 512), frames=pick(self.frames, 16, 41), motion_frames=pick(self.motion_frames, 8, 49), guidance=g)
 
     def __post_init__(self):
         if isinstance(self.guidance, dict): self.guidance = GuidanceSettings(**self.guidance)   # as read back from journey.json
@@ -503,7 +503,7 @@ def _repr_html_(self:Journey)->str:
 Journey._repr_html_ = _repr_html_
 
 # %% ../nbs/09_journey.ipynb #604390f2
-def _parse_list(text:str)->list:
+def parse_list(text:str)->list:
     "A list option: JSON ('[0, 1, \"a.json\"]'), or comma-separated items, integers where they parse ('0,0,1,-1', 'forward,orbit')."
     text = text.strip()
     if text.startswith('['):
@@ -526,7 +526,7 @@ def _parse_finite(text:str)->float:
     if not math.isfinite(v): raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
     return v
 
-_PARSERS = {'int': int, 'float': _parse_finite, 'str': str, 'bool': _parse_bool, 'list': _parse_list}
+_PARSERS = {'int': int, 'float': _parse_finite, 'str': str, 'bool': _parse_bool, 'list': parse_list}
 
 def _option_parser(annotation:str):
     "The argparse type of a dataclass field from its annotation ('int', 'float|None', 'list|None', …)."
