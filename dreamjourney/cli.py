@@ -5,10 +5,12 @@
 # %% ../nbs/14_cli.ipynb #0a03ce13
 from __future__ import annotations
 import argparse, sys
+from dataclasses import fields
 from pathlib import Path
 import torch
 import dreamjourney
 from .director import DirectorError
+from .guidance import GuidanceSettings
 from .journey import (JourneySettings, Journey, JourneyLocked, run_journey, resume_journey, demo, stage_times,
                                   add_settings_arguments, settings_from_args)
 
@@ -30,6 +32,8 @@ def resolve_device(device:str='auto', # 'auto', 'cpu', 'cuda', 'cuda:1', 'mps'
 # %% ../nbs/14_cli.ipynb #c32e5e4c
 TINY_KINDS = ('easyanimate', 'cogvideox-i2v', 'svd', 'wan-flf2v', 'dpt', 'depth-anything', 'sd-inpainting')
 
+_TINY_NATIVE = {'cogvideox-i2v': dict(sample=8, frames=49), 'svd': dict(frames=25)}   # the real models' clip lengths; CogVideoX at 64² (learned embeddings)
+
 def write_tiny_checkpoints(folder, # where to write one sub-folder per kind
                            kinds=TINY_KINDS, # which kinds (see `TINY_KINDS`)
                           )->dict: # kind → folder
@@ -41,7 +45,7 @@ def write_tiny_checkpoints(folder, # where to write one sub-folder per kind
     video = {'easyanimate': 'easyanimate', 'cogvideox-i2v': 'cogvideox', 'svd': 'svd', 'wan-flf2v': 'wan'}
     for k in kinds:
         out[k] = dest = folder/k
-        if k in video: tiny_pipeline(video[k], dest)
+        if k in video: tiny_pipeline(video[k], dest, **_TINY_NATIVE.get(k, {}))
         elif k in ('dpt', 'depth-anything'):
             model, processor = tiny_depth_model(k)
             model.save_pretrained(dest); processor.save_pretrained(dest)
@@ -59,8 +63,9 @@ def _parser()->argparse.ArgumentParser:
         q.add_argument('--out', required=out_default is None, default=out_default, help='run folder' + (f' [default: {out_default}]' if out_default else ''))
         q.add_argument('--force', action='store_true', help='replace an existing folder that is not a journey')
         q.add_argument('--device', default='auto', help="where models run: auto, cpu, cuda[:N] or mps [default: auto]")
+        q.add_argument('--hf-token', default=None, help="hub token for gated checkpoints; never written anywhere [default: HF_TOKEN or your saved login]")
         add_settings_arguments(q, defaults)
-    r = sub.add_parser('run', help='start a journey from an image', formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    r = sub.add_parser('run', help='start a journey from an image')
     r.add_argument('image', help='the start image')
     journey_options(r, JourneySettings())
     d = sub.add_parser('demo', help='the CPU demo journey (no weights, no network)')
@@ -71,12 +76,21 @@ def _parser()->argparse.ArgumentParser:
     q.add_argument('--base-url', default=None, help="the director's endpoint now (default: OPENAI_BASE_URL); a run folder never chooses it")
     q.add_argument('--trust-endpoint', action='store_true', help='use the director endpoint journey.json names (your API key goes there)')
     q.add_argument('--no-cache', action='store_true', help="ask the MLLM again instead of reading its cached replies")
+    q.add_argument('--hf-token', default=None, help="hub token for gated checkpoints; never written anywhere")
+    add_settings_arguments(q, JourneySettings())   # accepted so that a refusal can say why: only RESUME_OVERRIDES may change
     sub.add_parser('evaluate', help='score run folders (dreamjourney evaluate --help)', add_help=False)
     sub.add_parser('batch', help='many journeys, locally or on Ray (dreamjourney batch --help)', add_help=False)
     t = sub.add_parser('tiny', help='write tiny random-weight checkpoints of every real architecture')
     t.add_argument('dir', help='folder to write them into')
     t.add_argument('--kinds', type=lambda s: s.split(','), default=list(TINY_KINDS), help=f"comma-separated subset of {','.join(TINY_KINDS)}")
     return p
+
+def _resume_settings(a)->dict:
+    "The settings options given to `resume`: the endpoint and the overrides (`resume_journey` refuses the ones it may not change)."
+    given = {f.name: getattr(a, f.name) for f in fields(JourneySettings) if f.name != 'guidance' and getattr(a, f.name, None) is not None}
+    if any(getattr(a, 'guidance_' + f.name, None) is not None for f in fields(GuidanceSettings)): given['guidance'] = True
+    url = given.pop('director_base_url', None) or a.base_url
+    return dict(director_base_url=url, overrides=given)
 
 def _report(j:Journey):
     print(f"{j.out/'journey.mp4'}: {j.state['frames_written']} frames; stage times (s): " +
@@ -98,12 +112,12 @@ def main(argv:list|None=None, # arguments (default: sys.argv[1:])
             for k, f in write_tiny_checkpoints(a.dir, a.kinds).items(): print(f'{k:15s} {f}')
             return 0
         device = resolve_device(a.device)
-        if a.command == 'resume': j = resume_journey(a.out, device=device, director_base_url=a.base_url, trust_stored_endpoint=a.trust_endpoint,
-                                                       director_cache=False if a.no_cache else None)
+        if a.command == 'resume': j = resume_journey(a.out, device=device, trust_stored_endpoint=a.trust_endpoint, director_cache=False if a.no_cache else None,
+                                                       token=a.hf_token, **_resume_settings(a))
         elif a.command == 'demo':
             s = settings_from_args(a, JourneySettings.demo())
             j = demo(a.out, overwrite=a.force, **{k: getattr(s, k) for k in JourneySettings.__dataclass_fields__})
-        else: j = run_journey(a.image, a.out, settings_from_args(a).check(), overwrite=a.force, device=device)
+        else: j = run_journey(a.image, a.out, settings_from_args(a).check(), overwrite=a.force, device=device, token=a.hf_token)
     except KeyboardInterrupt:
         out = getattr(a, 'out', None)
         print(f"dreamjourney: interrupted" + (f"; resume with: dreamjourney resume {out}" if out else ''), file=sys.stderr); return 130

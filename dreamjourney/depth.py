@@ -190,10 +190,11 @@ def load_depth_model(name_or_path:str, # hub id, local folder written by save_pr
                      dtype:torch.dtype|None=None, # e.g. torch.float16 on a GPU; None keeps float32
                      predicts:str|None=None, # override 'disparity' / 'depth' (normally read from the config)
                      disparity_kwargs:dict|None=None, # arguments for `disparity_to_depth`
+                     **kwargs, # `from_pretrained` options: variant, revision, local_files_only, token, cache_dir
                     )->TransformersDepth:
     "Load a transformers depth model and its PIL image processor by hub id or folder; the same path for both."
     from transformers import AutoModelForDepthEstimation, AutoImageProcessor
     src = DEPTH_MODELS.get(name_or_path, name_or_path)
-    model = AutoModelForDepthEstimation.from_pretrained(src, **({'dtype': dtype} if dtype is not None else {}))
-    processor = AutoImageProcessor.from_pretrained(src, backend='pil')
+    model = AutoModelForDepthEstimation.from_pretrained(src, **({'dtype': dtype} if dtype is not None else {}), **kwargs)
+    processor = AutoImageProcessor.from_pretrained(src, backend='pil', **{k: v for k, v in kwargs.items() if k != 'variant'})
     return TransformersDepth(model.to(device), processor, predicts, disparity_kwargs, name=src)

@@ -29,6 +29,7 @@ class VideoBackend:
     prediction:str = 'epsilon'     # what the network predicts: 'epsilon', 'v_prediction', 'flow' (velocity) or 'sample'
     batched:bool = False           # True if x may carry a leading batch dimension (several samples in one call)
     takes_end_frame:bool = False   # does `condition` take a last frame?
+    makes_stage_two:bool = True    # can `image_to_video` animate from one frame (Stage II)?
     def __init__(self): self.nfe, self.nfe_items, self._levels = 0, 0, None   # subclasses: call super().__init__()
     def __repr__(self): return f"{type(self).__name__}(space={self.space!r}, parameterization={self.parameterization!r}, nfe={self.nfe})"
     def reset_counts(self):
@@ -80,6 +81,14 @@ class VideoBackend:
     def recommended_guidance()->GuidanceSettings:
         "The guidance settings a journey uses with this backend unless told otherwise (the authors' for real models)."
         return GuidanceSettings()
+    def journey_defaults(self)->dict:
+        "What a journey uses with this backend unless told otherwise: size (H, W), Stage I frames, Stage II frames, guidance, CFG and steps per stage."
+        return dict(size=(512, 512), frames=41, motion_frames=49, guidance=self.recommended_guidance(),
+                    stage1_cfg=None, stage2_cfg=None, stage2_steps=None)
+    def check_request(self, height:int, width:int, num_frames:int):
+        "Raise, naming the nearest valid values, unless the model can make `num_frames` frames of height×width (here: anything ≥ 1)."
+        for name, v in (('height', height), ('width', width), ('num_frames', num_frames)):
+            if not isinstance(v, int) or v < 1: raise ValueError(f"{name} must be a positive int, got {v!r}")
     def to_guidance_space(self, x0:Tensor)->Tensor:
         "x̂0 in the space of the loss (identity; a latent model guided in pixel space decodes)."
         return x0
@@ -212,6 +221,10 @@ class GaussianPriorBackend(VideoBackend):
     def recommended_guidance()->GuidanceSettings:
         "Guidance that works for the exact prior: Eq. 11 through the denoiser to the last step, few renoising rounds (`10_ablations`)."
         return GuidanceSettings(mode='dps', weight=1., steps=25, renoise_rounds=2, renoise_until=4, guide_until=1., pad=2)
+    def journey_defaults(self)->dict:
+        "A CPU journey: 256², a 16-frame Stage I (2 padding copies each side), an 8-frame Stage II, the recommended guidance; no text, so no CFG."
+        return dict(size=(256, 256), frames=16, motion_frames=8, guidance=self.recommended_guidance(),
+                    stage1_cfg=None, stage2_cfg=None, stage2_steps=None)
     def image_to_video(self, image, # the start frame (as for `condition`)
                        prompt:str='', # ignored
                        num_frames:int=16, # frames of the clip, the start frame included

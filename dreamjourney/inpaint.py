@@ -185,7 +185,7 @@ class InpaintSettings:
     negative_prompt:str = NEGATIVE_PROMPT # what the painting should avoid
     dilate:int = 1 # grow the hole mask by this many pixels (3×3 kernel, once: the authors)
     prefill:bool = True # pre-fill holes with TELEA (radius 5) before encoding
-    size:tuple|None = (512, 512) # (H, W) the pipeline runs at; None: the view's size rounded down to multiples of 8
+    size:tuple|None = None # (H, W) the pipeline runs at; None: the view's size rounded down to multiples of 8 (a 512² journey: 512², the authors')
     strength:float = 1.0 # 1.0 repaints the masked region from pure noise
     paste_back:bool = True # copy the known pixels outside the dilated mask back from the input
     progress:bool = True # show the pipeline's progress bar

@@ -23,21 +23,30 @@ from .inpaint import load_inpainter, fill_end_view
 from .director import make_director, STAGE1_CAMERA_PROMPT
 
 # %% auto #0
-__all__ = ['AUTHORS_ROTATION_PATH', 'JOURNEY_FORMAT', 'JourneySettings', 'load_video_backend', 'load_components',
-           'step_trajectory', 'stage_one', 'stage_two', 'stage_seed', 'load_input_image', 'public_url', 'JourneyLocked',
-           'JourneyLock', 'Journey', 'run_journey', 'resume_journey', 'demo', 'stage_times', 'parse_list',
-           'add_settings_arguments', 'settings_from_args']
+__all__ = ['AUTHORS_ROTATION_PATH', 'STAGE1_NEGATIVE_PROMPT', 'STAGE2_NEGATIVE_PROMPT', 'DTYPES', 'OFFLOADS', 'TORCH_DTYPES',
+           'JOURNEY_FORMAT', 'RESUME_OVERRIDES', 'JourneySettings', 'pretrained_options', 'load_video_backend',
+           'load_components', 'step_trajectory', 'stage_one', 'stage_two', 'stage_seed', 'load_input_image',
+           'journey_intrinsics', 'public_url', 'JourneyLocked', 'JourneyLock', 'Journey', 'run_journey',
+           'resume_journey', 'demo', 'stage_times', 'parse_list', 'add_settings_arguments', 'settings_from_args']
 
 # %% ../nbs/09_journey.ipynb #40581db5
 AUTHORS_ROTATION_PATH = [0, 0, 0, 1, 1, 0, 0, 0, -1, -1]
+STAGE1_NEGATIVE_PROMPT = ("camera shake, shaky handheld footage, the camera rotating or tilting, sudden cuts, "
+                          "flicker, blur, distortion, warped or melting geometry, text, watermark") # our wording of the authors' intent: a steady glide
+STAGE2_NEGATIVE_PROMPT = ("camera motion, zoom, pan, camera shake, the camera rotating, sudden cuts, "
+                          "flicker, blur, distortion, deformed objects, text, watermark") # Stage II: only the objects move
+DTYPES = ('float32', 'float16', 'bfloat16')
+OFFLOADS = ('none', 'model', 'sequential')
+
+def _on_gpu(device)->bool: return device is not None and str(device).split(':')[0] == 'cuda'
 
 @dataclass
 class JourneySettings:
-    "Every setting of a journey; defaults are the authors' code, `demo()` the CPU demo."
+    "Every setting of a journey; `None` means the backend's default (the authors' for real models), filled in by `resolved`."
     segments:int = 3 # journey steps, each a Stage I and (if motion_frames > 0) a Stage II
-    size:int|None = None # frame height and width (None: 256 for the Gaussian prior on a CPU, else 512, the authors')
-    frames:int|None = None # Stage I frames, both ends included (None: 16 for the Gaussian prior on a CPU, else 41: with 2·4 padding copies 49 are sampled)
-    motion_frames:int|None = None # Stage II frames, 0: no Stage II (None: 8 for the Gaussian prior on a CPU, else 49)
+    size:int|list|None = None # frame size: H (square) or [H, W] (None: the backend's native size; 256² for the Gaussian prior, 512² EasyAnimate, 480×720 CogVideoX-5b)
+    frames:int|None = None # Stage I frames, both ends included (None: the backend's; frames + 2·pad must be a count the model takes)
+    motion_frames:int|None = None # Stage II frames, 0: no Stage II (None: the backend's; 8 for the Gaussian prior)
     backend:str = 'gaussian' # video model: 'gaussian' or a checkpoint id / folder (06_video_models)
     depth_model:str = 'ground' # 'ground' (offline default) or a checkpoint id / folder (03_depth)
     inpainter:str = 'gaussian' # 'gaussian', 'telea' or a checkpoint id / folder (07_inpaint)
@@ -45,11 +54,26 @@ class JourneySettings:
     director_base_url:str|None = None # OpenAI-compatible server (None: OPENAI_BASE_URL or OpenAI); stored without credentials
     director_cache:bool = True # keep the director's usable replies in the on-disk cache (False: ask every time)
     camera_path:list = field(default_factory=lambda: list(AUTHORS_ROTATION_PATH)) # per step: 0 back, 1 right, -1 left, 'forward', 'orbit', or a trajectory .json
-    camera_speed:float|None = None # authors' units (0.0005 with their depth); None: scene-scaled
+    camera_speed:float|None = None # authors' units (0.0005 with their depth); None: scene-scaled (ours: any depth model's scale)
     speed_fraction:float = 0.15 # scene-scaled speed: back-off per step as a fraction of the median depth
     stage1_prompt:str = STAGE1_CAMERA_PROMPT # fixed text of Stage I
     segment_prompts:list|None = None # optional per-step text appended to the Stage I prompt
+    stage1_negative_prompt:str = STAGE1_NEGATIVE_PROMPT # what Stage I's classifier-free guidance steers away from
+    stage2_negative_prompt:str = STAGE2_NEGATIVE_PROMPT # ... and Stage II's
+    stage1_cfg:float|None = None # classifier-free guidance scale of Stage I (None: the backend's; EasyAnimate 7, the authors')
+    stage2_cfg:float|None = None # ... of Stage II (None: the backend's; EasyAnimate 8.5, the authors')
+    stage2_steps:int|None = None # Stage II sampling steps (None: the backend's; EasyAnimate 25, the authors')
     guidance:GuidanceSettings|None = None # Stage I guided sampling (05_guidance; a dict is read as its fields); None: the backend's recommended (the authors' for real models)
+    guidance_space:str = 'latent' # where a latent model's Stage I loss is taken: 'latent' (authors) or 'pixel' (through the VAE decoder)
+    dtype:str|None = None # weights' precision: float32, float16 or bfloat16 (None: bfloat16 on a CUDA GPU, the authors'; float32 otherwise)
+    offload:str|None = None # none, model (each model on the GPU while it runs) or sequential (each layer) (None: model on a CUDA GPU, the authors'; none otherwise)
+    vae_tiling:bool|None = None # VAE in tiles (None: on where Stage I guidance decodes, pixel space)
+    vae_slicing:bool = False # VAE one video at a time
+    gradient_checkpointing:bool|None = None # recompute activations in guided backward passes (None: on where guidance backpropagates through a network)
+    variant:str|None = None # checkpoint weight variant to load, e.g. 'fp16' (from_pretrained)
+    revision:str|None = None # checkpoint revision: branch, tag or commit (from_pretrained)
+    local_files_only:bool = False # never contact the hub, use the local cache only (from_pretrained)
+    cache_dir:str|None = None # where checkpoints are cached (None: the hub's default); the hub token comes from HF_TOKEN and is never stored
     seed:int = 0 # the journey's seed; every stage derives its own
     fps:int = 8 # frame rate of journey.mp4
 
@@ -58,13 +82,31 @@ class JourneySettings:
         "The CPU demo: the Gaussian prior and its defaults (256², 16-frame Stage I, 8-frame Stage II, its recommended guidance)."
         return cls(**{**dict(segments=3, backend='gaussian'), **kw}).resolved()
 
-    def resolved(self)->JourneySettings:
-        "These settings with every `None` that means 'the backend's default' filled in (what journey.json records)."
+    @property
+    def hw(self)->tuple:
+        "(height, width) of the frames (after `resolved`)."
+        if self.size is None: raise ValueError("size is not resolved yet: call resolved() first")
+        return (self.size, self.size) if isinstance(self.size, int) else tuple(self.size)
+
+    def resolved(self,
+                 backend:VideoBackend|None=None, # the loaded backend, whose declarations fill the defaults (None: generic ones for its name)
+                 device:str|None=None, # where models run: precision and offloading defaults follow it (None: the CPU's)
+                )->JourneySettings:
+        "These settings with every `None` filled in from the backend and the device (what journey.json records)."
         from dreamjourney.guidance import GaussianPriorBackend
         cpu = self.backend == 'gaussian'
-        g = self.guidance or (GaussianPriorBackend.recommended_guidance() if cpu else VideoBackend.recommended_guidance())
-        pick = lambda v, on_cpu, authors: v if v is not None else (on_cpu if cpu else authors)
-        return replace(self, size=pick(self.size, 256, 512), frames=pick(self.frames, 16, 41), motion_frames=pick(self.motion_frames, 8, 49), guidance=g)
+        d = (backend or (GaussianPriorBackend() if cpu else VideoBackend())).journey_defaults()
+        pick = lambda k: getattr(self, k) if getattr(self, k) is not None else d[k]
+        g = self.guidance or d['guidance']
+        H, W = d['size']
+        size = self.size if self.size is not None else (H if H == W else [H, W])
+        gpu = _on_gpu(device) and not cpu
+        backprop = g.mode == 'dps' or self.guidance_space == 'pixel'
+        return replace(self, size=size, frames=pick('frames'), motion_frames=pick('motion_frames'), guidance=g,
+                       stage1_cfg=pick('stage1_cfg'), stage2_cfg=pick('stage2_cfg'), stage2_steps=pick('stage2_steps'),
+                       dtype=self.dtype or ('bfloat16' if gpu else 'float32'), offload=self.offload or ('model' if gpu else 'none'),
+                       vae_tiling=self.vae_tiling if self.vae_tiling is not None else (self.guidance_space == 'pixel' and not cpu),
+                       gradient_checkpointing=self.gradient_checkpointing if self.gradient_checkpointing is not None else (backprop and not cpu))
 
     def __post_init__(self):
         if isinstance(self.guidance, dict): self.guidance = GuidanceSettings(**self.guidance)   # as read back from journey.json
@@ -72,31 +114,83 @@ class JourneySettings:
     def check(self):
         "Raise on impossible values, naming them."
         if self.segments < 1: raise ValueError(f"segments must be ≥ 1, got {self.segments}")
-        if self.size is not None and self.size < 16: raise ValueError(f"size must be ≥ 16, got {self.size}")
+        if self.size is not None:
+            hw = [self.size] if isinstance(self.size, int) else self.size
+            if not (isinstance(hw, (list, tuple)) and len(hw) in (1, 2) and all(isinstance(v, int) and not isinstance(v, bool) for v in hw)):
+                raise ValueError(f"size must be an int (square) or [height, width], got {self.size!r}")
+            if min(hw) < 16: raise ValueError(f"size must be ≥ 16, got {self.size}")
+            if len(hw) == 1: self.size = hw[0]
         if self.frames is not None and self.frames < 3: raise ValueError(f"frames must be ≥ 3 (start, at least one rendered frame, end), got {self.frames}")
         if self.motion_frames is not None and (self.motion_frames < 0 or self.motion_frames == 1): raise ValueError(f"motion_frames must be 0 or ≥ 2, got {self.motion_frames}")
         if not self.camera_path: raise ValueError("camera_path is empty")
+        if self.dtype is not None and self.dtype not in DTYPES: raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
+        if self.offload is not None and self.offload not in OFFLOADS: raise ValueError(f"offload must be one of {', '.join(OFFLOADS)}, got {self.offload!r}")
+        if self.guidance_space not in ('latent', 'pixel'): raise ValueError(f"guidance_space must be latent or pixel, got {self.guidance_space!r}")
+        for k in ('stage1_cfg', 'stage2_cfg'):
+            v = getattr(self, k)
+            if v is not None and not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0): raise ValueError(f"{k} must be a finite number ≥ 0, got {v!r}")
+        if self.stage2_steps is not None and (not isinstance(self.stage2_steps, int) or self.stage2_steps < 1): raise ValueError(f"stage2_steps must be an int ≥ 1, got {self.stage2_steps!r}")
         if self.guidance is not None:
             if not isinstance(self.guidance, GuidanceSettings): raise TypeError(f"guidance must be GuidanceSettings (or a dict of its fields), got {type(self.guidance).__name__}")
             self.guidance.check()
         return self
 
+    def check_backend(self, backend:VideoBackend):
+        "Raise, naming the nearest valid values, unless the backend can make these (resolved) settings' clips."
+        (H, W), pad = self.hw, self.guidance.pad
+        total = self.frames + 2*pad
+        try: backend.check_request(H, W, total)
+        except ValueError as e:
+            hint = ''
+            if hasattr(backend, 'frames_ok') and not backend.frames_ok(total):
+                hint = f"; nearest valid --frames: {' or '.join(str(n - 2*pad) for n in backend.nearest_frames(total) if n - 2*pad >= 3)}"
+            raise ValueError(f"Stage I samples frames + 2·pad = {self.frames} + 2·{pad} frames of {H}×{W}: {e}{hint}") from None
+        if self.motion_frames:
+            if not backend.makes_stage_two:
+                raise ValueError(f"{self.backend} cannot animate from one frame (Stage II); use --motion-frames 0, or a plain image-to-video checkpoint")
+            try: backend.check_request(H, W, self.motion_frames)
+            except ValueError as e: raise ValueError(f"Stage II (motion_frames={self.motion_frames}): {e}") from None
+        return self
+
 # %% ../nbs/09_journey.ipynb #df20a537
+TORCH_DTYPES = {'float32': torch.float32, 'float16': torch.float16, 'bfloat16': torch.bfloat16}
+
+def pretrained_options(s:JourneySettings, # settings naming variant, revision, local_files_only, cache_dir
+                       token:str|None=None, # a hub token (never stored; None: HF_TOKEN or the saved login, as the hub does)
+                      )->dict:
+    "The `from_pretrained` options of a journey's checkpoints."
+    o = {k: getattr(s, k) for k in ('variant', 'revision', 'cache_dir') if getattr(s, k) is not None}
+    return o | ({'local_files_only': True} if s.local_files_only else {}) | ({'token': token} if token else {})
+
 def load_video_backend(name:str, # 'gaussian' or a checkpoint id / folder (06_video_models)
                        device:str='cpu', # where a model-backed backend runs
+                       s:JourneySettings|None=None, # precision, memory and loading settings (default: JourneySettings' for `device`)
+                       token:str|None=None, # hub token, never stored
                       )->VideoBackend:
-    "The video backend named in the settings."
+    "The video backend named in the settings, loaded in the settings' precision with their memory switches."
     if name == 'gaussian': return GaussianPriorBackend()
     from dreamjourney.video_models import load_backend
-    return load_backend(name, device=device)
+    s = replace(s or JourneySettings(), backend=name).resolved(device=device)
+    b = load_backend(name, torch_dtype=TORCH_DTYPES[s.dtype], guidance_space=s.guidance_space, **pretrained_options(s, token))
+    return b.set_memory(s.offload, device, s.vae_tiling, s.vae_slicing, s.gradient_checkpointing)
 
 def load_components(s:JourneySettings, # the settings naming the components
                     device:str='cpu', # where model-backed components run
+                    token:str|None=None, # hub token for gated checkpoints (never stored)
                    )->dict: # backend, depth, inpainter, director
     "Build every model of a journey once: the video backend, depth model, inpainter and director named in the settings."
-    depth = GroundPlaneDepth() if s.depth_model == 'ground' else load_depth_model(s.depth_model, device=device)
+    from dreamjourney.video_models import check_offload
+    r = s.resolved(device=device)
+    check_offload(r.offload, device)
+    dtype, opts = TORCH_DTYPES[r.dtype], pretrained_options(r, token)
+    depth = GroundPlaneDepth() if s.depth_model == 'ground' else load_depth_model(s.depth_model, device=device, dtype=dtype, **opts)
+    if s.inpainter.lower() in ('gaussian', 'gaussian-prior', 'telea'): inpainter = load_inpainter(s.inpainter)
+    else:
+        inpainter = load_inpainter(s.inpainter, device=device if r.offload == 'none' else None, dtype=dtype, **opts)
+        if r.offload == 'model': inpainter.pipe.enable_model_cpu_offload(device=device)
+        elif r.offload == 'sequential': inpainter.pipe.enable_sequential_cpu_offload(device=device)
     kw = ({} if s.director_base_url is None else dict(base_url=s.director_base_url)) | ({} if s.director_cache else dict(cache_dir=False))
-    return dict(backend=load_video_backend(s.backend, device), depth=depth, inpainter=load_inpainter(s.inpainter, device=device),
+    return dict(backend=load_video_backend(s.backend, device, r, token), depth=depth, inpainter=inpainter,
                 director=make_director(s.director, **kw))
 
 # %% ../nbs/09_journey.ipynb #582447f3
@@ -149,7 +243,8 @@ def stage_one(s:JourneySettings, # settings
     backend = parts['backend']
     g = as_generator(seed=seed)
     text = s.stage1_prompt + (f" {s.segment_prompts[step % len(s.segment_prompts)]}" if s.segment_prompts else '')
-    backend.condition(image, text, last_image=end_view if backend.takes_end_frame else None, generator=g)
+    if s.stage1_cfg is not None: backend.guidance_scale = s.stage1_cfg
+    backend.condition(image, text, last_image=end_view if backend.takes_end_frame else None, generator=g, negative_prompt=s.stage1_negative_prompt)
     res = guided_sample(backend, V, M, s.guidance, generator=g, progress=progress)
     t = _clock(times, 'sampling', t)
     info = {k: v for k, v in end.info.items() if isinstance(v, (int, float, str, bool, dict, list, type(None)))}
@@ -164,6 +259,7 @@ def stage_two(s:JourneySettings, # settings
               candidates:list, # candidate movers from the scene description
               seed:int, # this stage's seed
               device:str='cpu', # where models run
+              progress:bool=False, # progress bar over sampling steps
              )->tuple: # (frames F×3×H×W in [0, 1] starting at `image`, record dict)
     "Stage II: a motion prompt from the director, then plain image-to-video from the last frame."
     times, t = {}, time.perf_counter()
@@ -171,7 +267,9 @@ def stage_two(s:JourneySettings, # settings
     g = as_generator(seed=seed)
     backend = parts['backend']
     before = backend.nfe
-    video = backend.image_to_video(image, mp.prompt, generator=g, num_frames=s.motion_frames)
+    if s.stage2_cfg is not None: backend.guidance_scale = s.stage2_cfg
+    video = backend.image_to_video(image, mp.prompt, generator=g, num_frames=s.motion_frames, steps=s.stage2_steps,
+                                   negative_prompt=s.stage2_negative_prompt, progress=progress)
     nfe = backend.nfe - before
     t = _clock(times, 'sampling', t)
     return video.clamp(0, 1), dict(kind='stage2', seed=seed, prompt=mp.prompt, motion=asdict(mp), nfe=nfe, seconds=times)
@@ -190,12 +288,23 @@ def stage_seed(seed:int, index:int)->int:
 
 # %% ../nbs/09_journey.ipynb #e12f26e6
 def load_input_image(path, # path of the start image
-                     size:int, # output height and width
-                    )->torch.Tensor: # 3×size×size float in [0, 1]
-    "Read the start image (`core.load_image`: EXIF orientation, 16-bit, transparency, size limits), centre-crop it and resize it."
+                     size:int|tuple, # output size: H (square) or (H, W)
+                    )->torch.Tensor: # 3×H×W float in [0, 1]
+    "Read the start image (`core.load_image`: EXIF orientation, 16-bit, transparency, size limits), centre-crop it to the aspect ratio and resize it."
+    H, W = (size, size) if isinstance(size, int) else tuple(size)
     im = tensor_to_pil(load_image(path, name='input image'))
-    side = min(im.size); l, t = (im.width - side)//2, (im.height - side)//2
-    return image_to_tensor(im.crop((l, t, l + side, t + side)).resize((size, size), Image.LANCZOS))
+    cw, ch = (im.width, round(im.width*H/W)) if im.width*H <= im.height*W else (round(im.height*W/H), im.height)
+    l, t = (im.width - cw)//2, (im.height - ch)//2
+    return image_to_tensor(im.crop((l, t, l + cw, t + ch)).resize((W, H), Image.LANCZOS))
+
+def journey_intrinsics(height:int, # frame height
+                       width:int, # frame width
+                      )->torch.Tensor: # 3×3 K
+    "The authors' camera (WonderJourney's, focal 500 at 512²) on the shorter side, the frame a centred crop of a wider view: square pixels at any aspect ratio."
+    m = min(height, width)
+    K = resize_intrinsics(wonderjourney_intrinsics(), (512, 512), (m, m))
+    K[0, 2] += (width - m)/2; K[1, 2] += (height - m)/2
+    return K
 
 # %% ../nbs/09_journey.ipynb #230163e1
 def public_url(url:str|None)->str|None:
@@ -251,38 +360,54 @@ class Journey:
         self.settings = JourneySettings(**state['settings'])
 
     # -- creating and opening ------------------------------------------------
+    @staticmethod
+    def check_target(image, # path of the start image, or a tensor / array
+                     out, # run folder to create
+                     settings:JourneySettings, # settings (trajectory files are read)
+                     overwrite:bool=False, # may an existing journey folder be replaced?
+                    )->bool: # True if `out` holds a journey that `overwrite` will replace
+        "Everything about a new journey that can be checked without its models: the folder, the image, trajectory files."
+        s, out = settings.check(), Path(out)
+        for p in s.camera_path:
+            if isinstance(p, str) and p.endswith('.json'): load_trajectory(p)   # readable now, not at its stage
+        if isinstance(image, (str, Path)): load_image(image, name='input image')
+        if out.exists() and not out.is_dir(): raise NotADirectoryError(f"--out {out} is a file, not a folder")
+        if not (out.exists() and any(out.iterdir())): return False
+        journey = _is_journey(out)
+        if not overwrite:
+            raise FileExistsError(f"{out} exists and is a journey; resume it with `dreamjourney resume {out}`, choose another folder, or pass overwrite=True (--force)" if journey
+                                  else f"{out} exists and is not empty (not a journey); choose another folder")
+        if not journey: raise FileExistsError(f"{out} is not a dreamjourney journey: --force replaces only a journey folder, never anything else; choose another folder")
+        _check_replaceable(out, image)
+        return True
+
     @classmethod
     def create(cls,
                image, # path of the start image, or a 3×H×W tensor / H×W×3 uint8 array
                out, # run folder to create
                settings:JourneySettings|None=None, # settings (default: the authors')
                overwrite:bool=False, # replace an existing journey folder (never anything else)
+               backend:VideoBackend|None=None, # the loaded video backend: fills and checks sizes and frame counts (None: by name)
+               device:str|None=None, # where models will run: precision and offloading defaults (None: the CPU's)
               )->Journey:
         "Start a new journey in `out`: everything is read and checked before the folder is touched."
-        s = (settings or JourneySettings()).check().resolved()
+        s = (settings or JourneySettings()).check().resolved(backend, device)
+        if backend is not None: s.check_backend(backend)
         s = replace(s, director_base_url=public_url(s.director_base_url), camera_path=_absolute_paths(s.camera_path))
-        for p in s.camera_path:
-            if isinstance(p, str) and p.endswith('.json'): load_trajectory(p)   # readable now, not at its stage
-        out = Path(out)
-        if isinstance(image, (str, Path)): x = load_input_image(image, s.size)
+        replacing = cls.check_target(image, out, s, overwrite)
+        out, (H, W) = Path(out), s.hw
+        if isinstance(image, (str, Path)): x = load_input_image(image, (H, W))
         else:
             x = image_to_tensor(image).float().cpu()
-            if tuple(x.shape) != (3, s.size, s.size): raise ValueError(f"image must be 3×{s.size}×{s.size} (or a path), got {tuple(x.shape)}")
-        if out.exists() and not out.is_dir(): raise NotADirectoryError(f"--out {out} is a file, not a folder")
-        if out.exists() and any(out.iterdir()):
-            journey = _is_journey(out)
-            if not overwrite:
-                raise FileExistsError(f"{out} exists and is a journey; resume it with `dreamjourney resume {out}`, choose another folder, or pass overwrite=True (--force)" if journey
-                                      else f"{out} exists and is not empty (not a journey); choose another folder")
-            if not journey: raise FileExistsError(f"{out} is not a dreamjourney journey: --force replaces only a journey folder, never anything else; choose another folder")
-            _check_replaceable(out, image)
+            if tuple(x.shape) != (3, H, W): raise ValueError(f"image must be 3×{H}×{W} (or a path), got {tuple(x.shape)}")
+        if replacing:
             with JourneyLock(out): shutil.rmtree(out)
         (out/'frames').mkdir(parents=True)
         _save_png(x, out/'input.png'); _save_png(x, out/'frames'/'000000.png')
         if isinstance(image, (str, Path)): shutil.copy2(image, out/('source' + Path(image).suffix.lower()))   # the photo as given, for the record
         for p in s.camera_path:                                                                          # the folder is self-contained
             if isinstance(p, str) and p.endswith('.json'): shutil.copy2(p, out/Path(p).name)
-        K = resize_intrinsics(wonderjourney_intrinsics(), (512, 512), (s.size, s.size))
+        K = journey_intrinsics(H, W)
         state = dict(format=JOURNEY_FORMAT, version=1, dreamjourney_version=dreamjourney.__version__,
                      settings=asdict(s), K=K.tolist(), frames_written=1, poses=[torch.eye(4).tolist()],
                      stages=[], status='running', created=time.strftime('%Y-%m-%dT%H:%M:%S'))
@@ -341,7 +466,7 @@ class Journey:
     def _commit(self):
         "Write cameras.json, then journey.json (the commit record), atomically."
         cams = dict(convention='OpenCV axes (x right, y down, z forward); camera-to-world 4×4', K=self.state['K'],
-                    width=self.settings.size, height=self.settings.size, poses=self.state['poses'])
+                    width=self.settings.hw[1], height=self.settings.hw[0], poses=self.state['poses'])
         atomic_write(self.out/'cameras.json', json.dumps(cams))
         atomic_write(self.out/'journey.json', json.dumps(self.state, indent=1))
 
@@ -409,7 +534,7 @@ def _run_stages(self:Journey, s, parts, device, progress, bar):
         else:
             prev = self.state['stages'][-1].get('scene', {})
             cands = list(prev.get('nearby_entities', [])) + list(prev.get('entities_in_view', []))
-            video, rec = stage_two(s, parts, view, cands, seed, device)
+            video, rec = stage_two(s, parts, view, cands, seed, device, progress)
             poses = [world.tolist()]*(len(video) - 1)
         for i, fr in enumerate(video[1:]): _save_png(fr, self.frame_path(n0 + i))
         rec.update(index=j, first_frame=n0, num_frames=len(video) - 1, wall_seconds=time.perf_counter() - t0)
@@ -433,13 +558,16 @@ def run_journey(image, # start image (path, tensor or array)
                 overwrite:bool=False, # replace an existing journey folder
                 device:str='cpu', # where models run
                 progress:bool=True, # progress bars
+                token:str|None=None, # hub token for gated checkpoints (never stored; default: HF_TOKEN or your saved login)
                )->Journey:
-    "Create a journey in `out` and run it to the end."
-    s = settings or JourneySettings()
-    url = s.director_base_url
-    # an endpoint with credentials is used as given, but written to journey.json without them (`public_url`)
-    parts = load_components(s.resolved(), device) if url is not None and public_url(url) != url else None
-    return Journey.create(image, out, s, overwrite).run(device, progress, parts)
+    "Check everything, load the models, create a journey in `out` and run it to the end."
+    s = (settings or JourneySettings()).check()
+    Journey.check_target(image, out, s, overwrite)        # the cheap checks first, before any model loads
+    parts = load_components(s, device, token)             # an endpoint with credentials is used as given; journey.json gets `public_url`
+    return Journey.create(image, out, s, overwrite, parts['backend'], device).run(device, progress, parts)
+
+RESUME_OVERRIDES = ('dtype', 'offload', 'vae_tiling', 'vae_slicing', 'gradient_checkpointing', 'variant', 'local_files_only',
+                    'cache_dir', 'director_cache') # settings a resume may change: they do not change what finished stages made
 
 def resume_journey(out, # run folder of an interrupted (or finished) journey
                    device:str='cpu', # where models run
@@ -447,11 +575,19 @@ def resume_journey(out, # run folder of an interrupted (or finished) journey
                    director_base_url:str|None=None, # the director's endpoint now (None: OPENAI_BASE_URL, else the default)
                    trust_stored_endpoint:bool=False, # use the endpoint journey.json names, although it is not yours
                    director_cache:bool|None=None, # override the journey's director_cache (False: ask the MLLM again)
+                   overrides:dict|None=None, # new values of `RESUME_OVERRIDES` settings (precision, memory, loading), recorded in journey.json
+                   token:str|None=None, # hub token (never stored)
                   )->Journey:
-    "Resume a journey from its last finished stage; the run folder never decides where your API key goes."
+    "Resume a journey from its last finished stage, with the machine-dependent settings changed if asked; the run folder never decides where your API key goes."
     j = Journey.open(out)
-    s, parts = j.settings, None
-    if director_cache is not None: s = replace(s, director_cache=director_cache)
+    over = {k: v for k, v in (overrides or {}).items() if v is not None} | ({} if director_cache is None else {'director_cache': director_cache})
+    bad = sorted(set(over) - set(RESUME_OVERRIDES))
+    if bad: raise ValueError(f"resume cannot change {', '.join(bad)}: it would change what the finished stages made; "
+                             f"a resume may change {', '.join(RESUME_OVERRIDES)} (and the device and director endpoint). Start a new journey instead")
+    s, parts = replace(j.settings, **over).check().resolved(device=device), None
+    if s != j.settings:
+        j.state.setdefault('resumed_with', []).append({k: getattr(s, k) for k in RESUME_OVERRIDES if getattr(s, k) != getattr(j.settings, k)})
+        j.settings, j.state['settings'] = s, asdict(s)
     if s.director is not None:
         mine = director_base_url or os.environ.get('OPENAI_BASE_URL')
         stored = s.director_base_url
@@ -461,8 +597,8 @@ def resume_journey(out, # run folder of an interrupted (or finished) journey
                                  f"({public_url(mine) or 'the default'}): resuming would send your API key there. Pass --base-url with "
                                  "the endpoint you want, or --trust-endpoint to use the stored one")
             mine = stored
-        parts = load_components(replace(s, director_base_url=mine), device)
-    return j.run(device, progress, parts)
+        parts = load_components(replace(s, director_base_url=mine), device, token)
+    return j.run(device, progress, parts or load_components(s, device, token))
 
 # %% ../nbs/09_journey.ipynb #6b67796a
 def demo(out='demo', # run folder
@@ -545,8 +681,10 @@ def add_settings_arguments(p:argparse.ArgumentParser, # the parser (or subparser
             if f.name == 'guidance': continue
             shown = getattr(base, f.name) if base is not None else None
             shown = "the backend's" if shown is None else shown
-            g.add_argument('--' + (prefix + f.name).replace('_', '-'), dest=prefix + f.name, type=_option_parser(f.type), default=None,
-                           metavar=str(f.type).split('|')[0].upper(), help=f"{docs.get(f.name) or ''} [default: {shown}]".replace('%', '%%'))
+            sized = f.name == 'size' and not prefix   # --size H or --size H W
+            g.add_argument('--' + (prefix + f.name).replace('_', '-'), dest=prefix + f.name, type=int if sized else _option_parser(f.type), default=None,
+                           nargs='+' if sized else None, metavar='N' if sized else str(f.type).split('|')[0].upper(),
+                           help=f"{docs.get(f.name) or ''} [default: {shown}]".replace('%', '%%'))
 
 def settings_from_args(args, # parsed arguments of a parser extended by `add_settings_arguments`
                        base:JourneySettings|None=None, # the settings the options override (default: JourneySettings())
@@ -554,6 +692,9 @@ def settings_from_args(args, # parsed arguments of a parser extended by `add_set
     "The settings the command line asked for: `base` with every given option applied (guidance fields on the backend's defaults)."
     s = base or JourneySettings()
     over = {f.name: getattr(args, f.name) for f in fields(JourneySettings) if f.name != 'guidance' and getattr(args, f.name, None) is not None}
+    if 'size' in over:
+        if len(over['size']) > 2: raise ValueError(f"--size takes H (square) or H W, got {' '.join(map(str, over['size']))}")
+        over['size'] = over['size'][0] if len(over['size']) == 1 else list(over['size'])
     s = replace(s, **over)
     g = {f.name: getattr(args, 'guidance_' + f.name) for f in fields(GuidanceSettings) if getattr(args, 'guidance_' + f.name, None) is not None}
     if g: s = replace(s, guidance=GuidanceSettings(**{**asdict(s.resolved().guidance), **g}))

@@ -125,14 +125,14 @@ def _tiny_easyanimate(folder):
     pipe.save_pretrained(folder)
     return folder
 
-def _tiny_svd(folder):
+def _tiny_svd(folder, frames=5):
     from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection, CLIPImageProcessor
     from diffusers import AutoencoderKLTemporalDecoder, EulerDiscreteScheduler, StableVideoDiffusionPipeline, UNetSpatioTemporalConditionModel
     torch.manual_seed(0)
     unet = UNetSpatioTemporalConditionModel(block_out_channels=(32, 64), layers_per_block=1, sample_size=16, in_channels=8, out_channels=4,
         down_block_types=("CrossAttnDownBlockSpatioTemporal", "DownBlockSpatioTemporal"),
         up_block_types=("UpBlockSpatioTemporal", "CrossAttnUpBlockSpatioTemporal"), cross_attention_dim=32, num_attention_heads=2,
-        projection_class_embeddings_input_dim=96, addition_time_embed_dim=32, num_frames=5)
+        projection_class_embeddings_input_dim=96, addition_time_embed_dim=32, num_frames=frames)
     sch = EulerDiscreteScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", interpolation_type="linear",
         num_train_timesteps=1000, prediction_type="v_prediction", sigma_max=700.0, sigma_min=0.002, steps_offset=1,
         timestep_spacing="leading", timestep_type="continuous", use_karras_sigmas=True)
@@ -167,11 +167,12 @@ _TINY = dict(cogvideox=_tiny_cogvideox, easyanimate=_tiny_easyanimate, svd=_tiny
 
 def tiny_pipeline(kind:str, # 'cogvideox', 'easyanimate', 'svd' or 'wan'
                   folder, # where to `save_pretrained` it
+                  **kwargs, # cogvideox: sample (latent side), frames (native count); svd: frames
                  ) -> Path: # the folder, loadable with `load_backend`
     "Build a diffusers image-to-video pipeline from tiny random components (same classes as the real checkpoint) and save it."
     if kind not in _TINY: raise ValueError(f"kind must be one of {tuple(_TINY)}, got {kind!r}")
     folder = Path(folder); folder.mkdir(parents=True, exist_ok=True)
-    with torch.random.fork_rng(devices=[]): _TINY[kind](str(folder))
+    with torch.random.fork_rng(devices=[]): _TINY[kind](str(folder), **kwargs)
     return folder
 
 # %% ../nbs/90_testing.ipynb #850c6627

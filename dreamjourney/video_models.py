@@ -18,8 +18,8 @@ from .core import image_to_tensor, tensor_to_pil, check_video_mask
 from .guidance import VideoBackend, fill_holes
 
 # %% auto #0
-__all__ = ['latent_frames', 'mask_to_latent', 'DiffusersVideoBackend', 'backends', 'load_backend', 'CogVideoXBackend',
-           'EasyAnimateBackend', 'SVDBackend', 'WanBackend']
+__all__ = ['PRETRAINED_OPTIONS', 'latent_frames', 'mask_to_latent', 'check_offload', 'DiffusersVideoBackend', 'backends',
+           'load_backend', 'CogVideoXBackend', 'EasyAnimateBackend', 'SVDBackend', 'WanBackend']
 
 # %% ../nbs/06_video_models.ipynb #32f4350f
 def latent_frames(num_frames:int, # pixel frames
@@ -61,6 +61,17 @@ def _cfg(out:Tensor, scale) -> Tensor:
     u, c = out.chunk(2)
     return u + scale * (c - u)
 
+PRETRAINED_OPTIONS = ('variant', 'revision', 'local_files_only', 'token', 'cache_dir')   # passed through to diffusers' `from_pretrained`
+
+def check_offload(offload:str, # 'none', 'model' or 'sequential'
+                  device:str, # where the models run
+                 ):
+    "Raise unless `offload` is known and possible on `device` (offloading moves models between main memory and an accelerator)."
+    if offload not in ('none', 'model', 'sequential'): raise ValueError(f"offload must be none, model or sequential, got {offload!r}")
+    if offload != 'none' and str(device).split(':')[0] == 'cpu':
+        raise ValueError(f"--offload {offload} moves models between main memory and an accelerator, but the device is the CPU "
+                         "(every model is in main memory already): use --offload none, or a GPU device")
+
 class DiffusersVideoBackend(VideoBackend):
     "A diffusers image-to-video pipeline as a guidance backend: our sampler loop on the pipeline's own components."
     pipeline_class = None   # the diffusers pipeline class name a checkpoint must have
@@ -89,13 +100,14 @@ class DiffusersVideoBackend(VideoBackend):
     def from_pretrained(cls, path, # a hub id or a folder written by `save_pretrained`
                         torch_dtype=None, # e.g. torch.bfloat16 (authors); default float32
                         device=None, # where to put the whole pipeline (or use enable_model_cpu_offload)
-                        **kwargs): # guidance_space, guidance_scale
+                        **kwargs): # `from_pretrained` options (variant, revision, local_files_only, token, cache_dir); the rest: guidance_space, guidance_scale
         "Load a checkpoint with diffusers' `from_pretrained` after checking it is the pipeline this backend needs."
         from diffusers import DiffusionPipeline
-        name = DiffusionPipeline.load_config(path).get('_class_name')
+        hub = {k: kwargs.pop(k) for k in PRETRAINED_OPTIONS if k in kwargs}
+        name = DiffusionPipeline.load_config(path, **{k: v for k, v in hub.items() if k != 'variant'}).get('_class_name')
         if name != cls.pipeline_class:
             raise ValueError(f"{path} holds a {name}; {cls.__name__} needs a {cls.pipeline_class} (e.g. {cls.example_id})")
-        pipe = DiffusionPipeline.from_pretrained(path, torch_dtype=torch_dtype)
+        pipe = DiffusionPipeline.from_pretrained(path, torch_dtype=torch_dtype, **hub)
         if device is not None: pipe.to(device)
         return cls(pipe, **kwargs)
 
@@ -123,23 +135,71 @@ class DiffusersVideoBackend(VideoBackend):
         for m in (self.denoiser, self.pipe.vae):
             if getattr(m, '_supports_gradient_checkpointing', False): m.enable_gradient_checkpointing()
         return self
+    def set_memory(self, offload:str='none', # 'none' (all on `device`), 'model' (each model on the device while it runs) or 'sequential' (each layer)
+                   device:str='cpu', # where the models run
+                   vae_tiling:bool=False, # VAE in tiles
+                   vae_slicing:bool=False, # VAE one video at a time
+                   gradient_checkpointing:bool=False, # recompute activations in guided backward passes
+                  ):
+        "Apply a journey's memory settings; offloading needs an accelerator."
+        check_offload(offload, device)
+        if offload == 'none': self.pipe.to(device)
+        elif offload == 'model': self.enable_model_cpu_offload(device)
+        else: self.pipe.enable_sequential_cpu_offload(device=device)
+        if vae_tiling: self.enable_vae_tiling()
+        if vae_slicing: self.enable_vae_slicing()
+        if gradient_checkpointing: self.enable_gradient_checkpointing()
+        return self
 
     # ---- conditioning (Stage I and Stage II)
     def native(self) -> dict:
         "The model's native height, width and frame count."
         raise NotImplementedError
+    def _check_frames(self, num_frames:int):
+        "Raise unless the model takes `num_frames` frames (the VAE's rule; subclasses add theirs)."
+        latent_frames(num_frames, self.temporal)
+    def frames_ok(self, num_frames:int)->bool:
+        "Does the model take `num_frames` frames?"
+        try: self._check_frames(num_frames); return True
+        except ValueError: return False
+    def nearest_frames(self, num_frames:int)->list:
+        "The valid frame counts nearest to `num_frames`: the one below (if any) and the one above."
+        below = next((n for n in range(num_frames - 1, 0, -1) if self.frames_ok(n)), None)
+        above = next(n for n in range(max(num_frames, 0) + 1, max(num_frames, 0) + 10_000) if self.frames_ok(n))
+        return [n for n in (below, above) if n is not None]
+    def size_multiple(self)->int:
+        "Height and width must be multiples of this (VAE compression × patch size)."
+        return 2 * self.spatial
+    def check_request(self, height:int, width:int, num_frames:int):
+        "Raise, naming the nearest valid values, unless the model can make `num_frames` frames of height×width."
+        m = self.size_multiple()
+        if height % m or width % m:
+            near = lambda v: sorted({max(m, v//m*m), (v//m + 1)*m})
+            raise ValueError(f"{type(self).__name__} needs a height and width that are multiples of {m}, got {height}×{width} "
+                             f"(nearest: height {' or '.join(map(str, near(height)))}, width {' or '.join(map(str, near(width)))})")
+        try: self._check_frames(num_frames)
+        except ValueError as e:
+            raise ValueError(f"{type(self).__name__}: {e} (nearest valid: {' or '.join(map(str, self.nearest_frames(num_frames)))})") from None
+    def default_frames(self, target:int)->int:
+        "The valid frame count nearest to `target`, at most the native count (models degrade beyond the length they were trained on)."
+        ok = [n for n in range(1, self.native()['num_frames'] + 1) if self.frames_ok(n)]
+        return min(ok, key=lambda n: (abs(n - target), -n))
+    authors_frames = 48   # the authors' clips: 46 in-between frames and both ends (Stage I), 48 frames (Stage II)
+    def journey_defaults(self)->dict:
+        "Native size; Stage I frames + 2·pad and Stage II frames: the valid counts nearest the authors' (48 + 2·4, 48), capped at the native length."
+        nat, g = self.native(), self.recommended_guidance()
+        return dict(size=(nat['height'], nat['width']), frames=max(3, self.default_frames(self.authors_frames + 2*g.pad) - 2*g.pad),
+                    motion_frames=self.default_frames(self.authors_frames), guidance=g,
+                    stage1_cfg=self.default_guidance_scale, stage2_cfg=self.default_guidance_scale, stage2_steps=nat['steps'])
     def _check_size(self, height, width, num_frames, image):
         nat = self.native()
         H, W = image.shape[1:]
+        m = self.size_multiple()
         if height is None and width is None:
-            height, width = (H, W) if (H % (2*self.spatial) == 0 and W % (2*self.spatial) == 0) else (nat['height'], nat['width'])
+            height, width = (H, W) if (H % m == 0 and W % m == 0) else (nat['height'], nat['width'])
         if height is None or width is None: raise ValueError("give both height and width, or neither")
-        m = 2 * self.spatial
-        if height % m or width % m:
-            raise ValueError(f"height and width must be multiples of {m} for {type(self).__name__}, got {height}×{width} "
-                             f"(nearest: {height//m*m}×{width//m*m})")
         num_frames = nat['num_frames'] if num_frames is None else num_frames
-        latent_frames(num_frames, self.temporal)
+        self.check_request(height, width, num_frames)
         return height, width, num_frames
     def _resize(self, img, height, width, name):
         if tuple(img.shape[1:]) == (height, width): return img
@@ -341,11 +401,15 @@ _WRONG_KIND = {'CogVideoXPipeline': 'CogVideoXImageToVideoPipeline', 'CogVideoXV
 def load_backend(path, # a hub id (e.g. 'THUDM/CogVideoX-5b-I2V') or a folder written by `save_pretrained`
                  torch_dtype=None, # e.g. torch.bfloat16
                  device=None, # put the whole pipeline there (or call `enable_model_cpu_offload` after)
-                 **kwargs, # guidance_space, guidance_scale
+                 **kwargs, # `from_pretrained` options (variant, revision, local_files_only, token, cache_dir); guidance_space, guidance_scale
                 ) -> DiffusersVideoBackend:
     "The backend for a diffusers image-to-video checkpoint, chosen by its pipeline class."
     from diffusers import DiffusionPipeline
-    name = DiffusionPipeline.load_config(str(path)).get('_class_name')
+    hub = {k: kwargs[k] for k in PRETRAINED_OPTIONS if k in kwargs and k != 'variant'}
+    try: name = DiffusionPipeline.load_config(str(path), **hub).get('_class_name')
+    except (OSError, ValueError) as e:
+        raise OSError(f"cannot read a diffusers pipeline at {path!r}: it is neither a folder written by save_pretrained nor a hub id "
+                      f"reachable now ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})") from None
     known = backends()
     if name in known: return known[name].from_pretrained(str(path), torch_dtype=torch_dtype, device=device, **kwargs)
     if name in _WRONG_KIND:
@@ -373,23 +437,23 @@ class CogVideoXBackend(DiffusersVideoBackend):
         c = self.denoiser.config
         return dict(height=c.sample_height * self.spatial, width=c.sample_width * self.spatial, num_frames=c.sample_frames, steps=50)
 
-    def _check_size(self, height, width, num_frames, image):
-        height, width, num_frames = super()._check_size(height, width, num_frames, image)
+    def check_request(self, height, width, num_frames):
+        super().check_request(height, width, num_frames)
         c, nat = self.denoiser.config, self.native()
         if c.use_learned_positional_embeddings and (height, width) != (nat['height'], nat['width']):
             raise ValueError(f"{type(self).__name__}: this checkpoint has learned positional embeddings and runs only at "
-                             f"{nat['height']}×{nat['width']}, got {height}×{width}")
+                             f"{nat['height']}×{nat['width']} (--size {nat['height']} {nat['width']}), got {height}×{width}")
+
+    def _check_frames(self, num_frames):
+        c = self.denoiser.config
         n = latent_frames(num_frames, self.temporal)
         if n % 2 == 0:
-            k = (num_frames - 1) // 8
             raise ValueError(f"num_frames={num_frames} gives {n} latent frames, an even number, which CogVideoX's VAE decodes to the "
-                             f"wrong length ({4*n} frames, not {num_frames}): num_frames must be 8k+1 (9, 17, 25, 33, 41, 49, …; "
-                             f"nearest: {8*k+1} or {8*k+9})")
+                             f"wrong length ({4*n} frames, not {num_frames}): num_frames must be 8k+1 (9, 17, 25, 33, 41, 49, …)")
         pt = c.patch_size_t
         if pt and latent_frames(num_frames, self.temporal) % pt:
             raise ValueError(f"num_frames={num_frames} gives {latent_frames(num_frames, self.temporal)} latent frames; "
                              f"this checkpoint (patch_size_t={pt}) needs a multiple of {pt}")
-        return height, width, num_frames
 
     def _condition(self, img, last, prompt, negative_prompt, generator):
         p, dev = self.pipe, self.device
@@ -440,6 +504,9 @@ class EasyAnimateBackend(DiffusersVideoBackend):
                              f"{self.denoiser.config.in_channels} channels, no mask or reference latents")
 
     def native(self): return dict(height=512, width=512, num_frames=49, steps=50)
+    def journey_defaults(self):
+        "The authors' settings (their model): CFG 7 in Stage I, 8.5 and 25 steps in Stage II."
+        return {**super().journey_defaults(), 'stage1_cfg': 7.0, 'stage2_cfg': 8.5, 'stage2_steps': 25}
 
     def _set_timesteps(self, steps):
         from diffusers import FlowMatchEulerDiscreteScheduler
@@ -568,9 +635,16 @@ class WanBackend(DiffusersVideoBackend):
         if self.denoiser.config.pos_embed_seq_len and self._args.get('last_image') is None:
             raise ValueError(f"this Wan checkpoint is first-last-frame (FLF2V) and needs last_image; for plain image-to-video "
                              "(Stage II) load Wan-AI/Wan2.1-I2V-14B-720P-diffusers")
-        m = self.spatial * self.denoiser.config.patch_size[1]
-        if height % m or width % m: raise ValueError(f"height and width must be multiples of {m}, got {height}×{width}")
         return height, width, num_frames
+    def size_multiple(self): return self.spatial * self.denoiser.config.patch_size[1]
+    @property
+    def makes_stage_two(self)->bool:
+        "A first-last-frame checkpoint cannot animate from one frame: Stage II needs a plain image-to-video Wan."
+        return not self.denoiser.config.pos_embed_seq_len
+    def journey_defaults(self):
+        "As the base class; a first-last-frame checkpoint makes no Stage II (motion_frames 0)."
+        d = super().journey_defaults()
+        return d if self.makes_stage_two else {**d, 'motion_frames': 0}
 
     def _stats(self, like):
         v = self.pipe.vae.config
