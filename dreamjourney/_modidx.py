@@ -955,4 +955,10 @@ d = { 'settings': { 'branch': 'main',
                                            'dreamjourney.video_models.load_backend': ( 'video_models.html#load_backend',
                                                                                        'dreamjourney/video_models.py'),
                                            'dreamjourney.video_models.mask_to_latent': ( 'video_models.html#mask_to_latent',
-                                                                                         'dreamjourney/video_models.py')}}}
+                                                                                         'dreamjourney/video_models.py'),
+                                           'dreamjourney.video_models.memory_table': ( 'video_models.html#memory_table',
+                                                                                       'dreamjourney/video_models.py'),
+                                           'dreamjourney.video_models.model_memory': ( 'video_models.html#model_memory',
+                                                                                       'dreamjourney/video_models.py'),
+                                           'dreamjourney.video_models.weights_size': ( 'video_models.html#weights_size',
+                                                                                       'dreamjourney/video_models.py')}}}

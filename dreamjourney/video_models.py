@@ -18,8 +18,9 @@ from .core import image_to_tensor, tensor_to_pil, check_video_mask
 from .guidance import VideoBackend, fill_holes
 
 # %% auto #0
-__all__ = ['PRETRAINED_OPTIONS', 'latent_frames', 'mask_to_latent', 'check_offload', 'DiffusersVideoBackend', 'backends',
-           'load_backend', 'CogVideoXBackend', 'EasyAnimateBackend', 'SVDBackend', 'WanBackend']
+__all__ = ['PRETRAINED_OPTIONS', 'REAL_CONFIGS', 'DTYPE_BYTES', 'latent_frames', 'mask_to_latent', 'check_offload',
+           'DiffusersVideoBackend', 'backends', 'load_backend', 'CogVideoXBackend', 'EasyAnimateBackend', 'SVDBackend',
+           'WanBackend', 'weights_size', 'model_memory', 'memory_table']
 
 # %% ../nbs/06_video_models.ipynb #32f4350f
 def latent_frames(num_frames:int, # pixel frames
@@ -691,3 +692,102 @@ class WanBackend(DiffusersVideoBackend):
         mean, std = self._stats(latent)
         z = (latent * std + mean).permute(1, 0, 2, 3)[None].to(self.device, vae.dtype)
         return vae.decode(z, return_dict=False)[0][0].permute(1, 0, 2, 3).float()
+
+# %% ../nbs/06_video_models.ipynb #c71bf360
+_T5_XXL = dict(d_model=4096, d_ff=10240, d_kv=64, num_heads=64, num_layers=24, feed_forward_proj='gated-gelu', vocab_size=32128,
+               tie_word_embeddings=False)
+_CLIP_VIT_H = dict(hidden_size=1280, intermediate_size=5120, num_attention_heads=16, num_hidden_layers=32, patch_size=14, image_size=224,
+                   projection_dim=1024, hidden_act='gelu')
+_DIFFUSERS = 'https://github.com/huggingface/diffusers/blob/main/scripts/'
+_OPEN_CLIP_H = 'CLIP ViT-H/14: https://github.com/mlfoundations/open_clip/blob/main/src/open_clip/model_configs/ViT-H-14.json'
+_SVD_YAML = 'https://github.com/Stability-AI/generative-models/blob/main/configs/inference/svd.yaml'
+
+REAL_CONFIGS = {   # checkpoint → pipeline component → (class, the config keys that shape the weights, where they come from)
+    'THUDM/CogVideoX-5b-I2V': dict(
+        transformer=('CogVideoXTransformer3DModel',
+                     dict(num_layers=42, num_attention_heads=48, use_rotary_positional_embeddings=True, in_channels=32,
+                          use_learned_positional_embeddings=True, patch_size=2, patch_bias=True, sample_height=60, sample_width=90, sample_frames=49),
+                     _DIFFUSERS + 'convert_cogvideox_to_diffusers.py (--version 1.0 --i2v, 5B: 42 layers, 48 heads, RoPE)'),
+        text_encoder=('T5EncoderModel', _T5_XXL, 'google/t5-v1_1-xxl, which the same script loads '
+                      '(copy: https://github.com/comfyanonymous/ComfyUI/blob/master/comfy/t5_config_xxl.json)'),
+        vae=('AutoencoderKLCogVideoX', dict(scaling_factor=0.7), 'class defaults, as the same script builds it')),
+    'alibaba-pai/EasyAnimateV5.1-7b-zh-InP-diffusers': dict(
+        transformer=('EasyAnimateTransformer3DModel',
+                     dict(num_attention_heads=48, attention_head_dim=64, num_layers=36, mmdit_layers=18, in_channels=33, out_channels=16,
+                          patch_size=2, text_embed_dim=3584, time_embed_dim=512, add_norm_text_encoder=True, sample_height=60, sample_width=90),
+                     'transformer/config.json of alibaba-pai/EasyAnimateV5.1-7b-zh-Control (copy: https://github.com/rishipandey125/'
+                     'EasyAnimateV5.1-7b-zh-Control), in_channels 33 for InP: 16 noisy + 1 mask + 16 masked-video latent channels, '
+                     "the sum diffusers' EasyAnimateInpaintPipeline checks when resize_inpaint_mask_directly"),
+        text_encoder=('Qwen2VLForConditionalGeneration',
+                      dict(text_config=dict(hidden_size=3584, intermediate_size=18944, num_hidden_layers=28, num_attention_heads=28,
+                                            num_key_value_heads=4, vocab_size=152064),
+                           vision_config=dict(depth=32, embed_dim=1280, mlp_ratio=4, num_heads=16, hidden_size=3584, patch_size=14,
+                                              spatial_merge_size=2, temporal_patch_size=2),
+                           tie_word_embeddings=False),
+                      'config.json of https://huggingface.co/Qwen/Qwen2-VL-7B-Instruct (module dump: '
+                      'https://github.com/zhenhua32/Qwen2-VL/blob/main/READ.md)'),
+        vae=('AutoencoderKLMagvit', {}, 'class defaults = vae/config.json of the same EasyAnimateV5.1-7b copy')),
+    'stabilityai/stable-video-diffusion-img2vid-xt': dict(
+        unet=('UNetSpatioTemporalConditionModel', {}, f'class defaults = the authors\' VideoUNet in {_SVD_YAML}'),
+        image_encoder=('CLIPVisionModelWithProjection', _CLIP_VIT_H, _OPEN_CLIP_H + " (SVD's FrozenOpenCLIPImageEmbedder)"),
+        vae=('AutoencoderKLTemporalDecoder', dict(block_out_channels=(128, 256, 512, 512), down_block_types=('DownEncoderBlock2D',) * 4,
+                                                  layers_per_block=2, latent_channels=4, sample_size=768),
+             f'first_stage_config of {_SVD_YAML} (ch 128, ch_mult 1 2 4 4, 2 res blocks, z 4)')),
+    'Wan-AI/Wan2.1-FLF2V-14B-720P-diffusers': dict(
+        transformer=('WanTransformer3DModel',
+                     dict(patch_size=(1, 2, 2), num_attention_heads=40, attention_head_dim=128, in_channels=36, out_channels=16, text_dim=4096,
+                          freq_dim=256, ffn_dim=13824, num_layers=40, cross_attn_norm=True, qk_norm='rms_norm_across_heads', eps=1e-6,
+                          image_dim=1280, added_kv_proj_dim=5120, rope_max_seq_len=1024, pos_embed_seq_len=257 * 2),
+                     _DIFFUSERS + 'convert_wan_to_diffusers.py (Wan-FLF2V-14B-720P)'),
+        text_encoder=('UMT5EncoderModel', dict(_T5_XXL, vocab_size=256384), 'google/umt5-xxl, which the same script loads '
+                      '(copy: https://github.com/comfyanonymous/ComfyUI/blob/master/comfy/text_encoders/umt5_config_xxl.json)'),
+        image_encoder=('CLIPVisionModelWithProjection', _CLIP_VIT_H, _OPEN_CLIP_H + ' (the script loads laion/CLIP-ViT-H-14-laion2B-s32B-b79K)'),
+        vae=('AutoencoderKLWan', {}, 'class defaults, as the same script builds it')),
+}
+DTYPE_BYTES = dict(fp32=4, bf16=2, fp16=2)
+
+def weights_size(cls, # a diffusers model class or a transformers `PreTrainedModel` class
+                 config, # its config: a dict of constructor arguments, or a config object (a model's `.config`)
+                )->dict: # params (unique parameters) and buffers (elements of persistent buffers: saved with the weights)
+    "Count a model's weights exactly by building it on the meta device (no memory, no download)."
+    import transformers
+    from accelerate import init_empty_weights
+    with init_empty_weights(include_buffers=True):
+        if issubclass(cls, transformers.PreTrainedModel):
+            m = cls(config if isinstance(config, transformers.PretrainedConfig) else cls.config_class(**config))
+        else: m = cls.from_config(dict(config))
+    names = {n for n, _ in m.named_parameters(remove_duplicate=False)}
+    return dict(params=sum(p.numel() for p in m.parameters()),
+                buffers=sum(t.numel() for k, t in m.state_dict().items() if k not in names))
+
+def model_memory(name:str, # a checkpoint of `REAL_CONFIGS`
+                )->dict: # component → class, params, buffers, bytes per dtype, source
+    "Exact parameter counts and weight bytes (fp32 / bf16 / fp16) of every model of a real checkpoint, built on the meta device."
+    import diffusers, transformers
+    if name not in REAL_CONFIGS: raise ValueError(f"no config for {name!r}; known: {', '.join(REAL_CONFIGS)}")
+    out = {}
+    for comp, (cls_name, cfg, source) in REAL_CONFIGS[name].items():
+        n = weights_size(getattr(diffusers, cls_name, None) or getattr(transformers, cls_name), cfg)
+        out[comp] = dict(cls=cls_name, **n, bytes={k: (n['params'] + n['buffers']) * b for k, b in DTYPE_BYTES.items()}, source=source)
+    return out
+
+_ROLES = dict(denoiser=('transformer', 'unet'), encoders=('text_encoder', 'image_encoder'), vae=('vae',))
+
+def memory_table(names=None, # checkpoints (default: all of `REAL_CONFIGS`)
+                 extra:dict=None, # checkpoint → list of further cells
+                 extra_cols=(), # their headers
+                )->str: # a markdown table
+    "Per checkpoint: each model's exact parameter count and bf16 size, the total in bf16 and fp32, and the largest single model."
+    gib = 2**30
+    cols = ['checkpoint', 'denoiser', 'text / image encoders', 'VAE', 'all resident, bf16 (fp32)', 'largest model (offload), bf16', *extra_cols]
+    rows = ['| ' + ' | '.join(cols) + ' |', '|' + '---|' * len(cols)]
+    for name in names or REAL_CONFIGS:
+        mm = model_memory(name)
+        def cell(c): return f"{c['cls']} {c['params']/1e9:.3f} B → {c['bytes']['bf16']/gib:.2f} GiB"
+        role = {r: '; '.join(cell(mm[c]) for c in comps if c in mm) for r, comps in _ROLES.items()}
+        tot = {k: sum(c['bytes'][k] for c in mm.values()) for k in DTYPE_BYTES}
+        big = max(mm.values(), key=lambda c: c['bytes']['bf16'])
+        rows.append('| ' + ' | '.join([f'`{name}`', role['denoiser'], role['encoders'], role['vae'],
+                                       f"{tot['bf16']/gib:.1f} GiB ({tot['fp32']/gib:.1f})", f"{big['bytes']['bf16']/gib:.1f} GiB",
+                                       *(extra or {}).get(name, [])]) + ' |')
+    return '\n'.join(rows)
