@@ -189,7 +189,9 @@ class DiffusersVideoBackend(VideoBackend):
     def journey_defaults(self)->dict:
         "Native size; Stage I frames + 2·pad and Stage II frames: the valid counts nearest the authors' (48 + 2·4, 48), capped at the native length."
         nat, g = self.native(), self.recommended_guidance()
-        return dict(size=(nat['height'], nat['width']), frames=max(3, self.default_frames(self.authors_frames + 2*g.pad) - 2*g.pad),
+        total = self.default_frames(self.authors_frames + 2*g.pad)
+        if total - 2*g.pad < 3: total = next(n for n in range(3 + 2*g.pad, 10_000) if self.frames_ok(n))   # a short native clip: the shortest Stage I
+        return dict(size=(nat['height'], nat['width']), frames=total - 2*g.pad,
                     motion_frames=self.default_frames(self.authors_frames), guidance=g,
                     stage1_cfg=self.default_guidance_scale, stage2_cfg=self.default_guidance_scale, stage2_steps=nat['steps'])
     def _check_size(self, height, width, num_frames, image):
