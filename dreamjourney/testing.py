@@ -181,12 +181,17 @@ class FakeChatServer:
     def __init__(self,
                  replies=(), # script: reply texts, dicts (content/refusal/finish_reason/status/error/headers/delay) or functions of the body
                  default=None): # called with the request body when the script is empty; None answers 500
-        self.replies, self.default, self.requests = list(replies), default, []
+        self.replies, self.default, self.requests, self.headers = list(replies), default, [], []
         self._lock, self._stop, self.httpd = threading.Lock(), threading.Event(), None
 
     def push(self, *replies):
         "Append replies to the script."
         with self._lock: self.replies.extend(replies)
+
+    @property
+    def authorizations(self)->list:
+        "The Authorization header of every request received (None where a request had none)."
+        return [h.get('authorization') for h in self.headers]
 
     @property
     def base_url(self)->str: return f'http://127.0.0.1:{self.httpd.server_port}/v1'
@@ -197,7 +202,7 @@ class FakeChatServer:
         class Handler(BaseHTTPRequestHandler):
             def log_message(self, *args): pass
             def do_POST(self): srv._handle(self)
-            def do_GET(self): srv._send(self, 404, {'error': {'message': 'not found', 'type': 'invalid_request_error'}})
+            def do_GET(self): srv._seen(self); srv._send(self, 404, {'error': {'message': 'not found', 'type': 'invalid_request_error'}})
         self.httpd = ThreadingHTTPServer(('127.0.0.1', 0), Handler)
         self.httpd.daemon_threads = True
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
@@ -220,7 +225,12 @@ class FakeChatServer:
             h.end_headers(); h.wfile.write(data)
         except OSError: pass  # the client gave up (timeout) and closed the connection
 
+    def _seen(self, h):
+        "Record the headers of every request, whatever its route (names in lower case)."
+        with self._lock: self.headers.append({k.lower(): v for k, v in h.headers.items()})
+
     def _handle(self, h):
+        self._seen(h)
         body = json.loads(h.rfile.read(int(h.headers.get('Content-Length') or 0)) or b'{}')
         if h.path.rstrip('/') != '/v1/chat/completions':
             return self._send(h, 404, {'error': {'message': f'no route {h.path}', 'type': 'invalid_request_error'}})
