@@ -61,7 +61,7 @@ def _parser()->argparse.ArgumentParser:
     sub = p.add_subparsers(dest='command', required=True, metavar='COMMAND')
     def journey_options(q, defaults, out_default=None):
         q.add_argument('--out', required=out_default is None, default=out_default, help='run folder' + (f' [default: {out_default}]' if out_default else ''))
-        q.add_argument('--force', action='store_true', help='replace an existing folder that is not a journey')
+        q.add_argument('--force', action='store_true', help='replace an existing journey folder (never a folder that is not a journey, nor one holding the input or the current folder)')
         q.add_argument('--device', default='auto', help="where models run: auto, cpu, cuda[:N] or mps [default: auto]")
         q.add_argument('--hf-token', default=None, help="hub token for gated checkpoints; never written anywhere [default: HF_TOKEN or your saved login]")
         add_settings_arguments(q, defaults)

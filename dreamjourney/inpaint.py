@@ -237,7 +237,8 @@ def load_inpainter(name_or_path:str, # 'gaussian', 'telea', a key of INPAINT_MOD
     if key.lower() == 'telea': return TeleaInpainter(**kwargs)
     from diffusers import AutoPipelineForInpainting
     src = INPAINT_MODELS.get(key, key)
-    if dtype is not None: kwargs['torch_dtype'] = dtype
+    from dreamjourney.video_models import dtype_option
+    kwargs.update(dtype_option(dtype))
     pipe = AutoPipelineForInpainting.from_pretrained(src, **kwargs)
     if device is not None: pipe = pipe.to(device)
     return DiffusersInpainter(pipe, settings, name=src)

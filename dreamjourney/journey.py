@@ -333,6 +333,17 @@ def _check_replaceable(out:Path, image)->None:
         if g == o or o in g.parents:
             raise FileExistsError(f"--force would delete {out}, which holds {g}; choose another folder")
 
+def _creating_folder(out:Path)->Path:
+    "A fresh hidden folder beside `out` to build a new journey in (those of killed creates are removed)."
+    out.parent.mkdir(parents=True, exist_ok=True)
+    for old in out.parent.glob(f'.{out.name}.creating-*'):
+        try: os.kill(int(old.name.rsplit('-', 1)[1]), 0)    # its process still runs: leave it
+        except (ValueError, ProcessLookupError): shutil.rmtree(old, ignore_errors=True)
+        except PermissionError: pass
+    tmp = out.parent/f'.{out.name}.creating-{os.getpid()}'
+    shutil.rmtree(tmp, ignore_errors=True); tmp.mkdir()
+    return tmp
+
 class JourneyLocked(RuntimeError):
     "Another process is working on this run folder."
 
@@ -400,18 +411,21 @@ class Journey:
         else:
             x = image_to_tensor(image).float().cpu()
             if tuple(x.shape) != (3, H, W): raise ValueError(f"image must be 3×{H}×{W} (or a path), got {tuple(x.shape)}")
+        tmp = _creating_folder(out)     # built beside `out`, then renamed into place: a killed create leaves no half journey
+        (tmp/'frames').mkdir()
+        _save_png(x, tmp/'input.png'); _save_png(x, tmp/'frames'/'000000.png')
+        if isinstance(image, (str, Path)): shutil.copy2(image, tmp/('source' + Path(image).suffix.lower()))   # the photo as given, for the record
+        for p in s.camera_path:                                                                          # the folder is self-contained
+            if isinstance(p, str) and p.endswith('.json'): shutil.copy2(p, tmp/Path(p).name)
+        state = dict(format=JOURNEY_FORMAT, version=1, dreamjourney_version=dreamjourney.__version__,
+                     settings=asdict(s), K=journey_intrinsics(H, W).tolist(), frames_written=1, poses=[torch.eye(4).tolist()],
+                     stages=[], status='running', created=time.strftime('%Y-%m-%dT%H:%M:%S'))
+        cls(tmp, state)._commit()
         if replacing:
             with JourneyLock(out): shutil.rmtree(out)
-        (out/'frames').mkdir(parents=True)
-        _save_png(x, out/'input.png'); _save_png(x, out/'frames'/'000000.png')
-        if isinstance(image, (str, Path)): shutil.copy2(image, out/('source' + Path(image).suffix.lower()))   # the photo as given, for the record
-        for p in s.camera_path:                                                                          # the folder is self-contained
-            if isinstance(p, str) and p.endswith('.json'): shutil.copy2(p, out/Path(p).name)
-        K = journey_intrinsics(H, W)
-        state = dict(format=JOURNEY_FORMAT, version=1, dreamjourney_version=dreamjourney.__version__,
-                     settings=asdict(s), K=K.tolist(), frames_written=1, poses=[torch.eye(4).tolist()],
-                     stages=[], status='running', created=time.strftime('%Y-%m-%dT%H:%M:%S'))
-        j = cls(out, state); j._commit(); return j
+        if out.exists(): out.rmdir()    # an empty folder (check_target allowed only that)
+        os.rename(tmp, out)
+        return cls(out, state)
 
     @classmethod
     def open(cls, out)->Journey:
@@ -422,10 +436,9 @@ class Journey:
         except (json.JSONDecodeError, UnicodeDecodeError) as e: raise ValueError(f"{f} is corrupted ({e}); nothing was changed — restore it or start a new journey") from None
         if not isinstance(state, dict) or state.get('format') != JOURNEY_FORMAT:
             raise ValueError(f"{f} is not a dreamjourney journey file (format={state.get('format') if isinstance(state, dict) else None!r})")
-        missing = {'settings', 'frames_written', 'poses', 'stages', 'K'} - set(state)
-        if missing: raise ValueError(f"{f} is corrupted: missing {sorted(missing)}; nothing was changed")
-        try: JourneySettings(**state['settings']).check()
-        except (TypeError, ValueError) as e: raise ValueError(f"{f} has settings this version refuses ({e}); nothing was changed") from None
+        from dreamjourney.run_folder import check_journey_state   # the schema (09a_run_folder): types, ranges, consistency
+        try: check_journey_state(state, f)
+        except ValueError as e: raise ValueError(f"{e}; nothing was changed") from None
         j = cls(out, state); j.check_files(); return j
 
     def check_files(self):
@@ -467,6 +480,8 @@ class Journey:
         "Write cameras.json, then journey.json (the commit record), atomically."
         cams = dict(convention='OpenCV axes (x right, y down, z forward); camera-to-world 4×4', K=self.state['K'],
                     width=self.settings.hw[1], height=self.settings.hw[0], poses=self.state['poses'])
+        from dreamjourney.run_folder import check_cameras
+        check_cameras(cams, self.state, self.out/'cameras.json')   # never write a file the schema would refuse
         atomic_write(self.out/'cameras.json', json.dumps(cams))
         atomic_write(self.out/'journey.json', json.dumps(self.state, indent=1))
 
@@ -579,6 +594,8 @@ def resume_journey(out, # run folder of an interrupted (or finished) journey
                    token:str|None=None, # hub token (never stored)
                   )->Journey:
     "Resume a journey from its last finished stage, with the machine-dependent settings changed if asked; the run folder never decides where your API key goes."
+    if trust_stored_endpoint and director_base_url is not None:
+        raise ValueError("--trust-endpoint uses the endpoint journey.json names and --base-url names one: give one of them, not both")
     j = Journey.open(out)
     over = {k: v for k, v in (overrides or {}).items() if v is not None} | ({} if director_cache is None else {'director_cache': director_cache})
     bad = sorted(set(over) - set(RESUME_OVERRIDES))

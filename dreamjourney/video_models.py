@@ -18,9 +18,9 @@ from .core import image_to_tensor, tensor_to_pil, check_video_mask
 from .guidance import VideoBackend, fill_holes
 
 # %% auto #0
-__all__ = ['PRETRAINED_OPTIONS', 'REAL_CONFIGS', 'DTYPE_BYTES', 'latent_frames', 'mask_to_latent', 'check_offload',
-           'DiffusersVideoBackend', 'backends', 'load_backend', 'CogVideoXBackend', 'EasyAnimateBackend', 'SVDBackend',
-           'WanBackend', 'weights_size', 'model_memory', 'memory_table']
+__all__ = ['PRETRAINED_OPTIONS', 'REAL_CONFIGS', 'DTYPE_BYTES', 'latent_frames', 'mask_to_latent', 'dtype_option',
+           'check_offload', 'DiffusersVideoBackend', 'backends', 'load_backend', 'CogVideoXBackend',
+           'EasyAnimateBackend', 'SVDBackend', 'WanBackend', 'weights_size', 'model_memory', 'memory_table']
 
 # %% ../nbs/06_video_models.ipynb #32f4350f
 def latent_frames(num_frames:int, # pixel frames
@@ -61,6 +61,12 @@ def _cfg(out:Tensor, scale) -> Tensor:
     "Classifier-free guidance from a batch [uncond, cond] (scale: a number or one per frame, shaped to broadcast)."
     u, c = out.chunk(2)
     return u + scale * (c - u)
+
+def dtype_option(dtype)->dict:
+    "diffusers' `from_pretrained` precision argument: `dtype` where diffusers deprecates `torch_dtype` (0.42 on), else `torch_dtype`."
+    if dtype is None: return {}
+    import diffusers.utils.deprecation_utils as du
+    return {'dtype' if hasattr(du, '_TORCH_DTYPE_DEPRECATION_MESSAGE') else 'torch_dtype': dtype}
 
 PRETRAINED_OPTIONS = ('variant', 'revision', 'local_files_only', 'token', 'cache_dir')   # passed through to diffusers' `from_pretrained`
 
@@ -108,7 +114,7 @@ class DiffusersVideoBackend(VideoBackend):
         name = DiffusionPipeline.load_config(path, **{k: v for k, v in hub.items() if k != 'variant'}).get('_class_name')
         if name != cls.pipeline_class:
             raise ValueError(f"{path} holds a {name}; {cls.__name__} needs a {cls.pipeline_class} (e.g. {cls.example_id})")
-        pipe = DiffusionPipeline.from_pretrained(path, torch_dtype=torch_dtype, **hub)
+        pipe = DiffusionPipeline.from_pretrained(path, **dtype_option(torch_dtype), **hub)
         if device is not None: pipe.to(device)
         return cls(pipe, **kwargs)
 

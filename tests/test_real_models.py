@@ -13,12 +13,12 @@ from dreamjourney.cli import main, write_tiny_checkpoints
 from dreamjourney.testing import FakeChatServer, canned_reply
 from dreamjourney.gaussian_prior import landscape_image
 
-# backend kind → (extra options, expected Stage I frames, Stage II frames, Stage I CFG, Stage II CFG, Stage II steps (defaults), size)
+# backend kind → (extra options, expected Stage I frames, Stage II frames, Stage I CFG, Stage II CFG (the defaults), size)
 CASES = {
-    'easyanimate':   (['--size', '64'], 41, 49, 7.0, 8.5, 25, 64),       # the authors' settings (their model); 41 + 2·4 = 49 = 4·12 + 1
-    'cogvideox-i2v': ([], 41, 49, 6.0, 6.0, 50, 64),                     # native size (learned positional embeddings: 64² tiny); 49 = 8·6 + 1
-    'svd':           (['--size', '64'], 17, 25, 3.0, 3.0, 25, 64),       # native 25 frames: 17 + 2·4 = 25
-    'wan-flf2v':     (['--size', '48', '64'], 49, 0, 5.0, 5.0, 50, [48, 64]),   # native 81: 49 + 8 = 57; first-last-frame: no Stage II; non-square
+    'easyanimate':   (['--size', '64'], 41, 49, 7.0, 8.5, 64),       # the authors' settings (their model); 41 + 2·4 = 49 = 4·12 + 1
+    'cogvideox-i2v': ([], 41, 49, 6.0, 6.0, 64),                     # native size (learned positional embeddings: 64² tiny); 49 = 8·6 + 1
+    'svd':           (['--size', '64'], 17, 25, 3.0, 3.0, 64),       # native 25 frames: 17 + 2·4 = 25
+    'wan-flf2v':     (['--size', '48', '64'], 49, 0, 5.0, 5.0, [48, 64]),   # native 81: 49 + 8 = 57; first-last-frame: no Stage II; non-square
 }
 FAST = ['--guidance-steps', '3', '--guidance-renoise-rounds', '0', '--stage2-steps', '3']
 
@@ -37,7 +37,7 @@ def _kill_at_second_stage(args, env):
 
 @pytest.mark.parametrize('kind', list(CASES))
 def test_cli_journey_with_tiny_checkpoints(kind, tiny, tmp_path, monkeypatch):
-    extra, f1, f2, cfg1, cfg2, steps2, size = CASES[kind]
+    extra, f1, f2, cfg1, cfg2, size = CASES[kind]
     Image.fromarray(landscape_image(96, 128, seed=1)).save(tmp_path/'photo.png')
     out = tmp_path/'journey'
     segments = 2 if f2 == 0 else 1
@@ -52,7 +52,7 @@ def test_cli_journey_with_tiny_checkpoints(kind, tiny, tmp_path, monkeypatch):
         assert len(st['stages']) == 1 and st['status'] == 'running'
         s = st['settings']
         assert (s['frames'], s['motion_frames'], s['size']) == (f1, f2, size)   # resolved from the backend, recorded
-        assert (s['dtype'], s['offload'], s['stage1_cfg'], s['stage2_cfg'], s['stage2_steps']) == ('float32', 'none', cfg1, cfg2, steps2)
+        assert (s['dtype'], s['offload'], s['stage1_cfg'], s['stage2_cfg'], s['stage2_steps']) == ('float32', 'none', cfg1, cfg2, 3)
         assert s['guidance']['steps'] == 3 and s['stage1_negative_prompt'] and s['stage2_negative_prompt']
         monkeypatch.setenv('OPENAI_API_KEY', 'test-key')
         assert main(['resume', str(out), '--device', 'cpu', '--base-url', server.base_url]) == 0
