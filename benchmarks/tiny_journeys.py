@@ -14,7 +14,7 @@ from pathlib import Path
 p = argparse.ArgumentParser()
 p.add_argument('--schedule', choices=['authors', 'fast'], default='authors')
 p.add_argument('--kinds', default='easyanimate,cogvideox-i2v,svd,wan-flf2v')
-p.add_argument('--size', default='64', help='frame size (CogVideoX runs at its native size, 64² for the tiny checkpoint)')
+p.add_argument('--size', default='64', help='frame size (CogVideoX runs at its native size, 64×96 for the tiny checkpoint, 2:3 as the real 480×720)')
 a = p.parse_args()
 os.environ.setdefault('OMP_NUM_THREADS', '2')
 import torch

@@ -302,7 +302,7 @@ class GuidanceSettings:
     steps:int = 25 # sampling steps
     mode:str = 'jacobian_free' # 'jacobian_free' (authors' code), 'dps' (Eq. 11 through the network) or 'none'
     lr:float = 0.025 # jacobian-free step: x_t ← x_t - lr·√(noise_scale)·g/std(g)
-    weight:float = 1.0 # λ of Eq. 11 ('dps'): x_{t-1} = x'_{t-1} - λ∇‖M⊙(V - x̂0)‖² (sum over elements of x; see `guided_step`)
+    weight:float = 1.0 # λ of Eq. 11 ('dps'; 1 is ours, the weight the exact prior needs; the paper's 0.5 is `paper()`): x_{t-1} = x'_{t-1} - λ∇‖M⊙(V - x̂0)‖² (sum over elements of x; see `guided_step`)
     renoise_rounds:int = 15 # RePaint rounds per step (0: none)
     renoise_until:int|None = 20 # renoise in steps i < renoise_until (None: the guided steps)
     renoise_from:int = 0 # and i ≥ renoise_from (authors' code: 0)

@@ -74,12 +74,13 @@ def tiny_inpaint_pipeline(seed:int=0, # seed for the random weights
 
 # %% ../nbs/90_testing.ipynb #1af16c88
 def _tiny_cogvideox(folder, sample=2, frames=9):
+    sh, sw = (sample, sample) if isinstance(sample, int) else sample   # latent height, width
     from transformers import T5Config, T5EncoderModel, T5Tokenizer
     from diffusers import AutoencoderKLCogVideoX, CogVideoXImageToVideoPipeline, CogVideoXTransformer3DModel, CogVideoXDPMScheduler
     tok = T5Tokenizer()
     torch.manual_seed(0)
     tr = CogVideoXTransformer3DModel(num_attention_heads=2, attention_head_dim=16, in_channels=8, out_channels=4, time_embed_dim=2,
-        text_embed_dim=32, num_layers=1, sample_width=sample, sample_height=sample, sample_frames=frames, patch_size=2,
+        text_embed_dim=32, num_layers=1, sample_width=sw, sample_height=sh, sample_frames=frames, patch_size=2,
         temporal_compression_ratio=4, max_text_seq_length=16, use_rotary_positional_embeddings=True, use_learned_positional_embeddings=True)
     vae = AutoencoderKLCogVideoX(in_channels=3, out_channels=3, down_block_types=("CogVideoXDownBlock3D",)*4,
         up_block_types=("CogVideoXUpBlock3D",)*4, block_out_channels=(8,8,8,8), latent_channels=4, layers_per_block=1,
@@ -167,7 +168,7 @@ _TINY = dict(cogvideox=_tiny_cogvideox, easyanimate=_tiny_easyanimate, svd=_tiny
 
 def tiny_pipeline(kind:str, # 'cogvideox', 'easyanimate', 'svd' or 'wan'
                   folder, # where to `save_pretrained` it
-                  **kwargs, # cogvideox: sample (latent side), frames (native count); svd: frames
+                  **kwargs, # cogvideox: sample (latent side, or (height, width)), frames (native count); svd: frames
                  ) -> Path: # the folder, loadable with `load_backend`
     "Build a diffusers image-to-video pipeline from tiny random components (same classes as the real checkpoint) and save it."
     if kind not in _TINY: raise ValueError(f"kind must be one of {tuple(_TINY)}, got {kind!r}")

@@ -16,7 +16,7 @@ from dreamjourney.gaussian_prior import landscape_image
 # backend kind → (extra options, expected Stage I frames, Stage II frames, Stage I CFG, Stage II CFG (the defaults), size)
 CASES = {
     'easyanimate':   (['--size', '64'], 41, 49, 7.0, 8.5, 64),       # the authors' settings (their model); 41 + 2·4 = 49 = 4·12 + 1
-    'cogvideox-i2v': ([], 41, 49, 6.0, 6.0, 64),                     # native size (learned positional embeddings: 64² tiny); 49 = 8·6 + 1
+    'cogvideox-i2v': ([], 41, 49, 6.0, 6.0, [64, 96]),               # native size, 2:3 as the real 480×720 (learned positional embeddings); 49 = 8·6 + 1
     'svd':           (['--size', '64'], 17, 25, 3.0, 3.0, 64),       # native 25 frames: 17 + 2·4 = 25
     'wan-flf2v':     (['--size', '48', '64'], 49, 0, 5.0, 5.0, [48, 64]),   # native 81: 49 + 8 = 57; first-last-frame: no Stage II; non-square
 }
