@@ -32,7 +32,7 @@ def resolve_device(device:str='auto', # 'auto', 'cpu', 'cuda', 'cuda:1', 'mps'
 # %% ../nbs/14_cli.ipynb #c32e5e4c
 TINY_KINDS = ('easyanimate', 'cogvideox-i2v', 'svd', 'wan-flf2v', 'dpt', 'depth-anything', 'sd-inpainting')
 
-_TINY_NATIVE = {'cogvideox-i2v': dict(sample=8, frames=49), 'svd': dict(frames=25)}   # the real models' clip lengths; CogVideoX at 64² (learned embeddings)
+_TINY_NATIVE = {'cogvideox-i2v': dict(sample=(8, 12), frames=49), 'svd': dict(frames=25)}   # the real models' clip lengths; CogVideoX 64×96, 2:3 as the real 480×720
 
 def write_tiny_checkpoints(folder, # where to write one sub-folder per kind
                            kinds=TINY_KINDS, # which kinds (see `TINY_KINDS`)
