@@ -10,19 +10,22 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image, ImageDraw
-from .camera import check_intrinsics, check_poses
+from .camera import check_intrinsics, check_poses, wonderjourney_intrinsics
 from .metrics import farneback_flow, frame_difference, masked_psnr, _warp
-from .pointcloud import PointCloud, load_ply, render_points
-from .core import atomic_write
-from .journey import JOURNEY_FORMAT
+from .pointcloud import PointCloud, ProceduralScene, load_ply, render_points, procedural_scene
+from .core import atomic_write, image_to_tensor, load_image, tensor_to_image
+from .depth import DepthEstimator
+from .journey import JOURNEY_FORMAT, Journey, JourneySettings, load_components, stage_seed, step_trajectory
 
 # %% auto #0
-__all__ = ['METRICS', 'TARGETS', 'HOLE_COLOUR', 'Run', 'read_run', 'make_run_folder', 'sift_features', 'match_features',
-           'rotation_error_deg', 'direction_error_deg', 'commanded_relative_pose', 'estimate_relative_pose',
-           'fundamental_matrix', 'sampson_distance', 'flow_with_consistency', 'forward_backward_error', 'frame_changes',
-           'brightness_flicker', 'laplacian_variance', 'off_palette_share', 'stage_clouds', 'render_prior',
-           'flow_motion', 'camera_pairs', 'evaluate_run', 'write_scores', 'check_targets', 'compare_table',
-           'compare_csv', 'contact_sheet', 'evaluate_main']
+__all__ = ['TRUTH_FORMAT', 'METRICS', 'TARGETS', 'HOLE_COLOUR', 'Run', 'read_run', 'make_run_folder', 'sift_features',
+           'match_features', 'rotation_error_deg', 'direction_error_deg', 'commanded_relative_pose',
+           'estimate_relative_pose', 'fundamental_matrix', 'sampson_distance', 'flow_with_consistency',
+           'forward_backward_error', 'frame_changes', 'brightness_flicker', 'laplacian_variance', 'off_palette_share',
+           'stage_clouds', 'render_prior', 'write_truth', 'read_truth', 'truth_scene', 'scene_poses', 'truth_frames',
+           'region_psnr', 'stage_visible_masks', 'TruthDepth', 'procedural_journey', 'flow_motion', 'camera_pairs',
+           'evaluate_run', 'write_scores', 'check_targets', 'compare_table', 'compare_csv', 'contact_sheet',
+           'evaluate_main']
 
 # %% ../nbs/12_evaluate.ipynb #954a1e0a
 @dataclass
@@ -317,6 +320,170 @@ def render_prior(run:Run, # a read run folder
     rgb, mask, _ = render_points(cloud, torch.from_numpy(run.K).float(), torch.from_numpy(run.poses[a - 1:a + m]).float(), H, W)
     return rgb, mask
 
+# %% ../nbs/12_evaluate.ipynb #236a8c75
+TRUTH_FORMAT = 'dreamjourney.truth'
+
+def _similarity_scale(S:np.ndarray)->float:
+    "The scale s of a similarity [sR | t] (s > 0, R a rotation); raise if S is not one."
+    S = np.asarray(S, dtype=np.float64)
+    if S.shape != (4, 4) or not np.all(np.isfinite(S)) or not np.allclose(S[3], [0, 0, 0, 1]):
+        raise ValueError(f"world_from_journey must be a finite 4×4 matrix with last row 0 0 0 1, got {S.tolist()}")
+    A = S[:3, :3]; d = np.linalg.det(A)
+    s = float(np.cbrt(d)) if d > 0 else 0.
+    if s <= 0 or not np.allclose(A.T @ A, s*s*np.eye(3), atol=1e-6*s*s):
+        raise ValueError(f"world_from_journey must be a similarity [s·R | t] with s > 0 and R a rotation, got {S.tolist()}")
+    return s
+
+def write_truth(out, # run folder of a journey made in a procedural scene
+                seed:int, # `pointcloud.procedural_scene` seed
+                width:int, # view width
+                height:int, # view height
+                world_from_journey=None, # 4×4 similarity [s·R | t] taking journey coordinates to scene coordinates; None: identity
+                depth:str='exact', # where the journey's depth came from ('exact': the scene's own, `TruthDepth`)
+                scene_kwargs:dict|None=None, # other `procedural_scene` arguments
+                **extra, # more fields to record
+               )->Path: # path of truth.json
+    "Record in a run folder which analytic scene it was made in (truth.json), so that `evaluate_run` can render the truth."
+    S = np.eye(4) if world_from_journey is None else np.asarray(world_from_journey, dtype=np.float64)
+    _similarity_scale(S)
+    t = dict(format=TRUTH_FORMAT, version=1, scene=dict(kind='procedural_scene', seed=int(seed), **(scene_kwargs or {})),
+             width=int(width), height=int(height), world_from_journey=S.tolist(), depth=depth, **extra)
+    f = Path(out)/'truth.json'; atomic_write(f, json.dumps(t, indent=1)); return f
+
+def read_truth(run, # run folder (path) or a `Run`
+              )->dict|None: # the truth record, or None when the folder has no truth.json
+    "Read and check a run folder's truth.json."
+    f = Path(run.folder if isinstance(run, Run) else run)/'truth.json'
+    if not f.exists(): return None
+    t = _read_json(f)
+    if not isinstance(t, dict) or t.get('format') != TRUTH_FORMAT:
+        raise ValueError(f"{f} is not a dreamjourney truth file (format={t.get('format') if isinstance(t, dict) else None!r}, expected {TRUTH_FORMAT!r})")
+    sc = t.get('scene')
+    if not isinstance(sc, dict) or sc.get('kind') != 'procedural_scene' or not isinstance(sc.get('seed'), int):
+        raise ValueError(f"{f}: scene must be {{'kind': 'procedural_scene', 'seed': int, …}}, got {sc!r}")
+    for k in ('width', 'height'):
+        if not isinstance(t.get(k), int) or t[k] < 1: raise ValueError(f"{f}: {k} must be a positive int, got {t.get(k)!r}")
+    _similarity_scale(t.get('world_from_journey', np.eye(4)))
+    return t
+
+def truth_scene(truth:dict)->ProceduralScene:
+    "The analytic scene a truth record names."
+    kw = {k: v for k, v in truth['scene'].items() if k not in ('kind', 'seed')}
+    try: return procedural_scene(truth['scene']['seed'], **kw)
+    except TypeError as e: raise ValueError(f"truth.json: the scene's arguments {kw} are not procedural_scene's ({e})") from None
+
+def scene_poses(poses, # (F, 4, 4) camera-to-world poses in journey coordinates (OpenCV axes)
+                world_from_journey=None, # 4×4 similarity [s·R | t]; None: identity
+               )->np.ndarray: # (F, 4, 4) the same cameras as camera-to-world poses in scene coordinates
+    "Journey cameras moved into the scene's frame: centres by the similarity, orientations by its rotation."
+    P = np.asarray(poses, dtype=np.float64).reshape(-1, 4, 4)
+    if world_from_journey is None: return P.copy()
+    S = np.asarray(world_from_journey, dtype=np.float64); s = _similarity_scale(S)
+    Q = S @ P; Q[:, :3, :3] /= s
+    return Q
+
+def truth_frames(run:Run, # a read run folder with truth.json
+                 truth:dict, # its `read_truth`
+                 index, # frame indices to render
+                )->np.ndarray: # len(index)×H×W×3 uint8: the analytic scene seen by those frames' cameras, 8-bit like the frames
+    "The analytic render at each frame's camera (cameras.json, mapped into the scene by world_from_journey)."
+    H, W = run.frames.shape[1:3]
+    if (truth['height'], truth['width']) != (H, W):
+        raise ValueError(f"truth.json is for {truth['width']}×{truth['height']} views but the frames are {W}×{H}")
+    P = scene_poses(run.poses[list(index)], truth.get('world_from_journey'))
+    rgb, _, _ = truth_scene(truth).render(run.K, torch.from_numpy(P), H, W)
+    return np.stack([tensor_to_image(x) for x in rgb])
+
+def region_psnr(frames:np.ndarray, # F×H×W×3 uint8 frames
+                truth:np.ndarray, # F×H×W×3 uint8 truth
+                mask:np.ndarray, # F×H×W bool: the pixels to compare
+               )->tuple: # (PSNR in dB over the masked pixels (inf if equal, None if none), number of pixels)
+    "PSNR of frames against the truth on the masked pixels, colours in [0, 1]."
+    m = np.asarray(mask, dtype=bool); n = int(m.sum())
+    if n == 0: return None, 0
+    d = (np.asarray(frames, dtype=np.float64) - np.asarray(truth, dtype=np.float64))/255
+    mse = float((d[m]**2).mean())
+    return (math.inf if mse == 0 else -10*math.log10(mse)), n
+
+def stage_visible_masks(run:Run, # a read run folder
+                        stage:int, # index of a Stage I in run.stages
+                        cloud:PointCloud, # that stage's cloud (from `stage_clouds`)
+                       )->tuple: # (k×H×W bool: True where the prior showed the pixel, for frames first_frame … first_frame+k-1; a note or None)
+    "Which pixels of a Stage I's frames its prior showed: the cloud's render for the frames between, the pre-inpainting cloud for the end view."
+    r = run.stages[stage]; a, m = r['first_frame'], r['num_frames']
+    _, mask = render_prior(run, stage, cloud)
+    vis = mask[1:m + 1, 0].numpy().copy()                    # frames a … a+m-1
+    added = (r.get('end_view') or {}).get('added')
+    if not isinstance(added, int) or not 0 <= added <= len(cloud):
+        return vis[:m - 1], 'the stage records no end_view.added: its end view is left out'
+    H, W = run.frames.shape[1:3]
+    _, end, _ = render_points(cloud[:len(cloud) - added], torch.from_numpy(run.K).float(), torch.from_numpy(run.poses[a + m - 1]).float(), H, W)
+    vis[m - 1] = end[0, 0].numpy()                            # the end view's holes are what the inpainter painted
+    return vis, None
+
+# %% ../nbs/12_evaluate.ipynb #e22551bb
+class TruthDepth(DepthEstimator):
+    "A procedural scene's exact depth for a journey made in it: rendered at the camera of the view the journey asks about."
+    predicts = 'depth'
+    def __init__(self, scene:ProceduralScene, # the analytic scene
+                 out, # the journey's run folder (its committed state says where the current view is)
+                 K, # 3×3 intrinsics of the journey
+                ):
+        super().__init__()
+        self.scene, self.out, self.K, self.used, self._current = scene, Path(out), check_intrinsics(K).double(), [], None
+    def pose_of(self, x:torch.Tensor)->tuple:
+        "(world pose, 'current' or 'end', frames_written) of the view `x`: the journey's current view, or the end view of the stage under way."
+        st = _read_json(self.out/'journey.json'); n = int(st['frames_written'])
+        world = torch.tensor(st['poses'][-1], dtype=torch.float64)
+        if torch.equal(load_image(self.out/'frames'/f'{n - 1:06d}.png'), x): return world, 'current', n
+        if self._current is None or self._current[0] != n:
+            raise RuntimeError("TruthDepth was asked for the depth of an image that is neither the journey's current view nor, "
+                               "after it, the end view of the same stage; it cannot tell which camera saw it")
+        s = JourneySettings(**st['settings']); j = len(st['stages'])
+        rel = step_trajectory(s, sum(r['kind'] == 'stage1' for r in st['stages']), self._current[1], stage_seed(s.seed, j))
+        return world @ rel[-1].double(), 'end', n                     # the path stage_one builds from the depth it was given
+    def __call__(self, image)->torch.Tensor:
+        x = image_to_tensor(image)
+        self._pose, kind, n = self.pose_of(x)
+        d = super().__call__(x)
+        if kind == 'current': self._current = (n, d)
+        self.used.append(dict(kind=kind, frames_written=n, pose=self._pose.tolist()))
+        return d
+    def predict(self, image:torch.Tensor)->torch.Tensor:
+        H, W = image.shape[1:]
+        return self.scene.render(self.K, self._pose, H, W)[2][0, 0]
+
+def procedural_journey(seed:int, # `pointcloud.procedural_scene` seed
+                       out, # run folder to create
+                       settings:JourneySettings|None=None, # journey settings (default: the CPU demo's)
+                       overwrite:bool=False, # replace an existing journey folder
+                       device:str='cpu', # where models run
+                       progress:bool=False, # progress bars
+                       **scene_kwargs, # other `procedural_scene` arguments
+                      )->Journey:
+    "A journey through a procedural scene from its first view, with its exact depth; truth.json records the scene for `evaluate_run`."
+    s = (settings or JourneySettings.demo()).check().resolved()
+    scene = procedural_scene(seed, **scene_kwargs)
+    K = wonderjourney_intrinsics(s.size, s.size)
+    image, _ = scene.view(K, None, s.size, s.size)
+    j = Journey.create(image, out, s, overwrite)
+    if not torch.allclose(j.K.double(), K.double(), atol=1e-9):
+        raise RuntimeError(f"the journey's intrinsics {j.K.tolist()} are not those the first view was rendered with {K.tolist()}")
+    write_truth(j.out, seed, s.size, s.size, depth='exact', scene_kwargs=scene_kwargs)
+    parts = load_components(s, device); parts['depth'] = depth = TruthDepth(scene, j.out, K)
+    j.run(device, progress, parts)
+    st = read_run(j.out)                                           # each end view's depth came from the camera the journey recorded
+    ends = [u for u in depth.used if u['kind'] == 'end']
+    s1 = [r for r in st.stages if r['kind'] == 'stage1']
+    if len(ends) != len(s1): raise RuntimeError(f"TruthDepth gave {len(ends)} end-view depths for {len(s1)} Stage I")
+    for u, r in zip(ends, s1):
+        want = st.poses[r['first_frame'] + r['num_frames'] - 1]
+        if u['frames_written'] != r['first_frame'] or not np.allclose(u['pose'], want, atol=1e-4):
+            raise RuntimeError(f"the end view of the Stage I at frame {r['first_frame']} got its depth at pose {u['pose']} "
+                               f"but the journey recorded {want.tolist()}: the journey builds its camera path differently from TruthDepth")
+    write_truth(j.out, seed, s.size, s.size, depth='exact', scene_kwargs=scene_kwargs, depth_views_checked=len(depth.used))
+    return j
+
 # %% ../nbs/12_evaluate.ipynb #9c6a8797
 def flow_motion(flows:list, # forward flows (H×W×2) of consecutive frame pairs
                 min_motion:float=0.01, # mean flow (px/frame) below which there is no motion to judge
@@ -340,6 +507,8 @@ METRICS = {   # name: (unit, better, what it is: WorldScore counterpart)
     'sharpness': ('ratio', 'higher', 'Laplacian variance / input frame, median (subjective quality, partly)'),
     'off_palette': ('share', 'lower', 'share of pixels > 0.12 from every input colour (style consistency)'),
     'visible_psnr_db': ('dB', 'higher', 'PSNR against the prior on visible pixels, worst Stage I'),
+    'hidden_psnr_db': ('dB', 'higher', 'PSNR against the analytic render on pixels hidden in the prior, worst Stage I (needs truth.json)'),
+    'truth_visible_psnr_db': ('dB', 'higher', 'PSNR against the analytic render on pixels the prior showed, worst Stage I (needs truth.json)'),
     'motion_px': ('px/frame', None, 'Stage II flow magnitude, mean (motion magnitude)'),
     'motion_smoothness': ('ratio', 'lower', 'Stage II flow change / magnitude (motion smoothness)'),
     'content_alignment': ('', 'higher', 'prompt–frame alignment (content alignment): needs a CLIP model'),
@@ -398,12 +567,37 @@ def _stage_camera(run, j, feats, gap, stride, **kw)->list:
         out.append(rec)
     return out
 
+def _stage_truth(run, j, cloud, truth)->dict:
+    "Hidden and visible PSNR of Stage I number j against the analytic render, with the hidden share."
+    if not isinstance(cloud, PointCloud): return dict(truth_reason=f"its prior cannot be rebuilt ({cloud or 'no cloud'})")
+    vis, why = stage_visible_masks(run, j, cloud)
+    a = run.stages[j]['first_frame']; k = len(vis)
+    if k == 0: return dict(truth_reason='no frame between its input and its end view, and no end_view.added')
+    T = truth_frames(run, truth, range(a, a + k))
+    hp, hn = region_psnr(run.frames[a:a + k], T, ~vis); vp, vn = region_psnr(run.frames[a:a + k], T, vis)
+    out = dict(hidden_psnr_db=None if hp is None else _psnr_capped(hp), truth_visible_psnr_db=None if vp is None else _psnr_capped(vp),
+               hidden_share=hn/(hn + vn), truth_frames=[a, a + k - 1])
+    return out | (dict(truth_note=why) if why else {})
+
+def _truth_metrics(M, s1, truth, notes):
+    "The journey's hidden and visible PSNR against the truth: the worst Stage I, or why there is none."
+    for k, what in (('hidden_psnr_db', 'hidden'), ('truth_visible_psnr_db', 'visible')):
+        if truth is None: M[k] = _metric(None, 'dB', 'needs truth', 'needs a procedural scene (truth.json)'); continue
+        v = [s[k] for s in s1 if s.get(k) is not None]
+        why = next((s['truth_reason'] for s in s1 if 'truth_reason' in s), f'no {what} pixel in any Stage I' if s1 else 'no Stage I')
+        M[k] = _metric(min(v) if v else None, 'dB', 'ok' if v else 'not estimable', why, stages=f"{len(v)} of {len(s1)} Stage I",
+                       scene=f"procedural_scene({truth['scene']['seed']})")
+    sh = [s['hidden_share'] for s in s1 if s.get('hidden_share') is not None]
+    if truth is not None and sh: M['hidden_psnr_db']['hidden_share'] = float(np.mean(sh))
+    notes += sorted({s['truth_note'] for s in s1 if 'truth_note' in s})
+
 # %% ../nbs/12_evaluate.ipynb #251a4b2b
 def evaluate_run(run, # run folder (path) or a `Run` from `read_run`
                  pair_gap:int=4, # camera pairs: frames between the two views
                  pair_stride:int=2, # camera pairs: first frames this far apart
                  palette_threshold:float=0.12, # RGB distance (in [0, 1]) beyond which a pixel is off the input's palette
                  reconstruct_priors:bool=True, # rebuild visible PSNR from cloud.ply where journey.json does not record it
+                 truth:bool=True, # score against the analytic scene where the folder has truth.json
                  min_matches:int=20, # camera pairs with fewer matches are not estimable
                  min_inliers:int=15, # … or with fewer essential-matrix inliers
                  min_parallax:float=1.0, # … or with less translational parallax (px)
@@ -411,6 +605,7 @@ def evaluate_run(run, # run folder (path) or a `Run` from `read_run`
                 )->dict: # scores: run, complete, notes, stages, metrics (see `METRICS`)
     "Score a journey run folder from its files alone."
     run = run if isinstance(run, Run) else read_run(run)
+    known = read_truth(run) if truth else None
     fr, st, n = run.frames, run.stages, len(run.frames)
     notes = list(run.notes)
     scores = dict(format='dreamjourney.scores', version=1, run=str(run.folder), name=run.folder.name, complete=run.complete,
@@ -431,7 +626,7 @@ def evaluate_run(run, # run folder (path) or a `Run` from `read_run`
     for t in range(st[0]['first_frame'] - 1, st[-1]['first_frame'] + st[-1]['num_frames'] - 1):
         f, err, inside = flow_with_consistency(fr[t], fr[t + 1])
         flows[t] = f; fb.append(float(err[inside].mean()) if inside.any() else float('nan'))
-    clouds = stage_clouds(run) if reconstruct_priors else {}
+    clouds = stage_clouds(run) if (reconstruct_priors or known is not None) else {}
     feats, kw = {}, dict(min_matches=min_matches, min_inliers=min_inliers, min_parallax=min_parallax)
     pairs_all, first_steps, seams, flick, motion = [], [], [], [], []
     for j, r in enumerate(st):
@@ -463,6 +658,7 @@ def evaluate_run(run, # run folder (path) or a `Run` from `read_run`
                 try: s['visible_psnr_db'], s['visible_psnr_source'] = _psnr_capped(masked_psnr(out, rgb[1:m], mask[1:m])), 'reconstructed'
                 except ValueError as e: s['visible_psnr_db'], s['visible_psnr_source'] = None, f'not recorded ({e})'
             else: s['visible_psnr_db'], s['visible_psnr_source'] = None, 'not recorded' + (f' ({clouds[j]})' if isinstance(clouds.get(j), str) else '')
+            if known is not None: s.update(_stage_truth(run, j, clouds.get(j), known))
         else:
             mag, smooth = flow_motion([flows[t] for t in range(a - 1, a + m - 1)])
             s['motion_px'], s['motion_smoothness'] = mag, (None if math.isnan(smooth) else smooth)
@@ -495,6 +691,7 @@ def evaluate_run(run, # run folder (path) or a `Run` from `read_run`
                                    'journey.json records no visible_psnr and the prior could not be rebuilt' if s1 else 'no Stage I',
                                    source='+'.join(src) if src else None, stages=f"{len(vp)} of {len(s1)} Stage I")
     if len(vp) < len(s1) and vp: notes.append(f"visible PSNR known for {len(vp)} of {len(s1)} Stage I")
+    _truth_metrics(M, s1, known, notes)
     mv = [m_ for m_, _ in motion if np.isfinite(m_)]; ms = [s_ for _, s_ in motion if np.isfinite(s_)]
     M['motion_px'] = _metric(float(np.mean(mv)) if mv else None, 'px/frame', 'ok' if mv else 'not estimable', 'no Stage II')
     M['motion_smoothness'] = _metric(float(np.mean(ms)) if ms else None, 'ratio', 'ok' if ms else 'not estimable', 'no Stage II' if not motion else 'no motion in Stage II')
