@@ -413,7 +413,7 @@ def stage_visible_masks(run:Run, # a read run folder
     r = run.stages[stage]; a, m = r['first_frame'], r['num_frames']
     _, mask = render_prior(run, stage, cloud)
     vis = mask[1:m + 1, 0].numpy().copy()                    # frames a … a+m-1
-    added = (r.get('end_view') or {}).get('added')
+    ev = r.get('end_view'); added = ev.get('added') if isinstance(ev, dict) else None
     if not isinstance(added, int) or not 0 <= added <= len(cloud):
         return vis[:m - 1], 'the stage records no end_view.added: its end view is left out'
     H, W = run.frames.shape[1:3]
