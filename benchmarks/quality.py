@@ -60,6 +60,7 @@ def main():
             vals = [c[k][0] for c in checks if c[k][0] is not None]
             row[k] = (float(np.mean(vals)) if vals else float('nan'), sum(bool(c[k][2]) for c in checks), len(vals))
         row['all targets'] = sum(all(c[k][2] for k in TARGETS) for c in checks)
+        row['all estimable'] = sum(all(c[k][2] for k in TARGETS if c[k][0] is not None) for c in checks)   # 'not estimable' left out
         for k in TRUTH:
             vals = [s['metrics'][k]['value'] for s in scores if s['metrics'][k]['value'] is not None]
             row[k] = (float(np.mean(vals)) if vals else float('nan'), len(vals), sum(s['metrics'][k]['status'] != 'needs truth' for s in scores))
@@ -77,6 +78,7 @@ def main():
         print(f"| {label} | " + ' | '.join(f"{rows[n][k][0]:.3g} ({rows[n][k][1]}/{rows[n][k][2]})" for n in names) + ' |')
     print(f"| hidden share of Stage I pixels (truth scenes) | " + ' | '.join(f"{rows[n]['hidden share']:.3f}" for n in names) + ' |')
     print(f"| scenes meeting every target | " + ' | '.join(f"{rows[n]['all targets']}/{len(images)}" for n in names) + ' |')
+    print(f"| scenes meeting every estimable target | " + ' | '.join(f"{rows[n]['all estimable']}/{len(images)}" for n in names) + ' |')
     print(f"| NFE per journey | " + ' | '.join(f"{rows[n]['nfe']:.0f}" for n in names) + ' |')
     print(f"| seconds per journey (incl. scoring) | " + ' | '.join(f"{rows[n]['seconds']:.1f}" for n in names) + ' |')
 
