@@ -582,7 +582,8 @@ class SVDBackend(DiffusersVideoBackend):
 
     def _condition(self, img, last, prompt, negative_prompt, generator):
         from diffusers.pipelines.stable_video_diffusion.pipeline_stable_video_diffusion import _resize_with_antialiasing
-        if prompt: warnings.warn("Stable Video Diffusion takes no text: the prompt is ignored")
+        if prompt and not getattr(self, '_told_no_text', False):   # once per backend: a journey passes its text to every stage
+            warnings.warn("Stable Video Diffusion takes no text: the prompt is ignored"); self._told_no_text = True
         p, dev, cfg = self.pipe, self.device, self.guidance_scale > 1
         clip_in = (_resize_with_antialiasing(img[None] * 2 - 1, (224, 224)) + 1) / 2
         emb = p._encode_image(clip_in, dev, 1, cfg)
