@@ -10,16 +10,17 @@ from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from tqdm.auto import tqdm
 from .core import atomic_write
-from .journey import JourneySettings, Journey, run_journey, resume_journey, parse_list
+from .journey import JourneySettings, Journey, run_journey, resume_journey, parse_list, public_url, RESUME_OVERRIDES
 from .guidance import GuidanceSettings
 try: import fcntl
 except ImportError: fcntl = None   # Windows: an exclusive-create lock file instead
 
+
 # %% auto #0
 __all__ = ['IMAGE_SUFFIXES', 'RESERVED_NAMES', 'RESULT_COLUMNS', 'RAY_MISSING', 'read_manifest', 'setting_type', 'parse_setting',
-           'apply_settings', 'BatchJob', 'job_name', 'plan_batch', 'RowBusy', 'row_lock', 'journey_columns',
-           'default_scorer', 'job_row', 'run_job', 'result_columns', 'write_results', 'read_results', 'run_local',
-           'run_ray', 'BatchSummary', 'run_batch', 'batch_parser', 'batch_main']
+           'apply_settings', 'BatchJob', 'job_name', 'plan_batch', 'journey_difference', 'RowBusy', 'row_lock',
+           'journey_columns', 'default_scorer', 'job_row', 'run_job', 'result_columns', 'write_results', 'read_results',
+           'run_local', 'run_ray', 'BatchSummary', 'run_batch', 'batch_parser', 'batch_main']
 
 # %% ../nbs/13_batch.ipynb #336d28e1
 IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.webp', '.bmp', '.tif', '.tiff')
@@ -182,6 +183,30 @@ def plan_batch(rows:list, # from `read_manifest`
         jobs.append(BatchJob(r['line'], r['image'], name, {**defaults, **own}, None if err else settings, err))
     return jobs
 
+# %% ../nbs/13_batch.ipynb #50472aeb
+_MODEL_FILLED = ('size', 'frames', 'motion_frames', 'guidance', 'stage1_cfg', 'stage2_cfg', 'stage2_steps')   # `None`: the loaded model's `journey_defaults`
+
+def _plain(d:dict)->dict: return json.loads(json.dumps(d, sort_keys=True, default=str))   # JSON values: tuples as lists, 1 == 1.0
+
+def _as_recorded(settings:dict, device:str)->dict:
+    "A row's settings as `Journey.create` records them, resolved without loading a model (the Gaussian prior's defaults are exact)."
+    s = JourneySettings(**settings).check().resolved(device=device)
+    s = replace(s, director_base_url=public_url(s.director_base_url),
+                camera_path=[str(Path(p).resolve()) if isinstance(p, str) and p.endswith('.json') else p for p in s.camera_path])
+    return _plain(asdict(s))
+
+def journey_difference(recorded:dict, # `settings` of the run folder's journey.json
+                       asked:dict, # the row's settings (`BatchJob.settings`: unresolved, `None` for the backend's default)
+                       device:str='cpu', # where the batch runs (only machine settings depend on it)
+                      )->list: # 'name: X in the folder, Y in the batch' per setting that differs; [] for the same journey
+    "The settings on which a run folder's journey differs from the one a batch row asks for, both sides resolved the same way."
+    have, want = _plain(asdict(JourneySettings(**recorded))), _as_recorded(asked, device)
+    skip = set(RESUME_OVERRIDES)
+    if asked.get('backend', 'gaussian') != 'gaussian': skip |= {k for k in _MODEL_FILLED if asked.get(k) is None}
+    return [f"{k}: {have.get(k)!r} in the folder, {want.get(k)!r} in the batch"
+            for k in sorted(set(have) | set(want)) if k not in skip and have.get(k) != want.get(k)]
+
+
 # %% ../nbs/13_batch.ipynb #4ce98bda
 class RowBusy(RuntimeError):
     "Another process is working on this run folder."
@@ -242,13 +267,6 @@ def default_scorer():
     return evaluate_run
 
 # %% ../nbs/13_batch.ipynb #32229930
-def _same_settings(j:Journey, settings:dict, folder:Path):
-    "Refuse a folder whose journey was made with other settings."
-    norm = lambda d: json.loads(json.dumps(d, sort_keys=True, default=str))
-    have, want = norm(asdict(JourneySettings(**j.state['settings']))), norm(settings)
-    diff = [f"{k}: {have.get(k)!r} in the folder, {want.get(k)!r} in the batch" for k in sorted(set(have) | set(want)) if have.get(k) != want.get(k)]
-    if diff: raise ValueError(f"{folder} holds a journey with other settings ({'; '.join(diff)}); remove that folder, or give the row another name")
-
 def _unfinished_create(folder:Path)->bool:
     "Was the folder left by a journey killed while it was being created (before its first journey.json)?"
     return folder.is_dir() and not (folder/'journey.json').exists() and all(
@@ -267,6 +285,22 @@ def job_row(job:BatchJob, # the job
     row.update({f'setting.{k}': v if isinstance(v, (int, float, str, bool)) or v is None else json.dumps(v) for k, v in job.overrides.items()})
     return row
 
+def _earlier(cache:Path, j:Journey)->dict:
+    "The done row this batch wrote for the journey now in the folder (kept beside the lock), or {}."
+    try: old = json.loads(cache.read_text())
+    except (OSError, ValueError): return {}
+    ok = isinstance(old, dict) and old.get('status') == 'done' and old.get('_created') == j.state.get('created')
+    return {k: v for k, v in old.items() if not k.startswith('_')} if ok else {}
+
+def _refused(row:dict, j:Journey, earlier:dict, folder:Path, diff:list)->dict:
+    "The row of a folder holding another journey: left as it is, its earlier results kept, the refusal as the error."
+    if earlier: row = dict(earlier)
+    elif j.state.get('status') == 'done': row = {**row, 'status': 'done', **journey_columns(j)}
+    return {**row, 'action': 'refused', 'error': f"{folder} holds a journey with other settings ({'; '.join(diff)}); it is left as it is: "
+                                                  "remove that folder, or give the row another name"}
+
+
+# %% ../nbs/13_batch.ipynb #c3f485e7
 def run_job(job:BatchJob, # the job
             out, # batch folder (the run folder is out/job.name)
             device:str='cpu', # where models run
@@ -280,16 +314,19 @@ def run_job(job:BatchJob, # the job
     try:
         with row_lock(out, job.name):
             if (folder/'journey.json').exists():
-                j = Journey.open(folder); _same_settings(j, job.settings, folder)
+                j = Journey.open(folder)
+                diff = journey_difference(j.state['settings'], job.settings, device)
+                if diff: return _refused(row, j, _earlier(cache, j), folder, diff)
                 if j.state.get('status') == 'done': action = 'kept'
-                else: j, action = resume_journey(folder, device=device, progress=False), 'resumed'
+                else:
+                    j = resume_journey(folder, device=device, progress=False, director_base_url=job.settings.get('director_base_url'),
+                                       overrides={k: v for k, v in job.overrides.items() if k in RESUME_OVERRIDES})
+                    action = 'resumed'
             else:
                 j = run_journey(job.image, folder, JourneySettings(**job.settings), overwrite=_unfinished_create(folder), device=device, progress=False)
                 action = 'ran'
             row.update(status='done', action=action, **journey_columns(j))
-            old = json.loads(cache.read_text()) if action == 'kept' and cache.exists() else {}
-            if old.get('_created') == j.state.get('created') and old.get('status') == 'done':
-                row.update({k: v for k, v in old.items() if k.startswith('score.') or k in ('batch_seconds', 'worker')})
+            if action == 'kept': row.update({k: v for k, v in _earlier(cache, j).items() if k.startswith('score.') or k in ('batch_seconds', 'worker')})
             scorer = default_scorer() if score == 'auto' else score
             if scorer is not None and not any(k.startswith('score.') for k in row):
                 try: row.update(_flat(dict(scorer(folder)), 'score.'))
@@ -299,6 +336,7 @@ def run_job(job:BatchJob, # the job
     except Exception as e:
         row.update(status='skipped' if _busy(e) else 'failed', action='none', error=f"{type(e).__name__}: {e}".splitlines()[0][:500])
     return row
+
 
 # %% ../nbs/13_batch.ipynb #6a8d0e34
 RESULT_COLUMNS = ['name', 'image', 'overrides', 'status', 'action', 'error', 'frames', 'stages', 'nfe', 'seconds',
@@ -328,17 +366,19 @@ def write_results(rows:list, # results rows
 
 def _number(v:str):
     if v == '': return None
+    if v in ('True', 'False'): return v == 'True'
     for f in (int, float):
         try: return f(v)
         except ValueError: pass
     return v
 
 def read_results(out, # batch folder (or its results.csv)
-                )->list: # rows as dicts, numbers as int/float, empty cells as None
+                )->list: # rows as dicts, numbers as int/float, True/False as bool, empty cells as None
     "The results table of a batch."
     p = Path(out); p = p/'results.csv' if p.is_dir() else p
     with open(p, newline='', encoding='utf-8') as f:
         return [{k: (_number(v) if k not in ('name', 'image', 'overrides', 'error') else (v or None)) for k, v in r.items()} for r in csv.DictReader(f)]
+
 
 # %% ../nbs/13_batch.ipynb #fbedc068
 RAY_MISSING = 'the ray engine needs Ray: pip install "dreamjourney[ray]"'
@@ -410,11 +450,17 @@ class BatchSummary:
     @property
     def journeys_per_hour(self)->float: return 3600*self.worked/self.seconds if self.seconds > 0 else 0.
     def __str__(self):
-        c = self.count
-        return (f"{len(self.rows)} journeys in {self.out}: {c('done')} done ({c(action='ran')} ran, {c(action='resumed')} resumed, "
-                f"{c(action='kept')} already done), {c('failed')} failed, {c('skipped')} skipped; {self.seconds:.1f} s, "
-                f"{self.journeys_per_hour:.0f} journeys/hour")
+        c, refused = self.count, self.count(action='refused')
+        return (f"{len(self.rows)} journeys in {self.out}: {c('done') - c('done', 'refused')} done ({c(action='ran')} ran, {c(action='resumed')} resumed, "
+                f"{c(action='kept')} already done), " + (f"{refused} refused (another journey in the folder), " if refused else '') +
+                f"{c('failed') - c('failed', 'refused')} failed, {c('skipped')} skipped; {self.seconds:.1f} s, {self.journeys_per_hour:.0f} journeys/hour")
     __repr__ = __str__
+
+def _earlier_rows(out:Path)->dict:
+    "The rows of the results.csv an earlier invocation left, by name ({} when there is none or it cannot be read)."
+    if not (out/'results.csv').exists(): return {}
+    try: return {r['name']: r for r in read_results(out) if r.get('name')}
+    except (OSError, ValueError, csv.Error): return {}
 
 def _finished(folder:Path)->bool:
     try: return json.loads((folder/'journey.json').read_text()).get('status') == 'done'
@@ -440,12 +486,16 @@ def run_batch(source, # a folder of images, or a .csv / .jsonl manifest
     apply_settings(base, defaults)   # refuse bad defaults for the whole batch, before anything runs
     jobs = plan_batch(read_manifest(source), base, defaults)
     out = Path(out).absolute(); out.mkdir(parents=True, exist_ok=True)
-    index, results, written = {id(j): i for i, j in enumerate(jobs)}, {}, [0.]
+    index, results, written, earlier = {id(j): i for i, j in enumerate(jobs)}, {}, [0.], _earlier_rows(out)
+    def table():   # this invocation's rows; a job not back yet keeps its earlier row; earlier done rows of journeys not in this batch stay
+        rows = [results[i] if i in results else earlier.get(j.name) for i, j in enumerate(jobs)]
+        names = {j.name for j in jobs}
+        return [r for r in rows if r is not None] + [r for n, r in earlier.items() if n not in names and r.get('status') == 'done']
     bar = tqdm(total=len(jobs), desc='journeys', unit='journey', disable=not progress)
     def on_result(job, row):
         results[index[id(job)]] = row
         if time.monotonic() - written[0] >= 1.:   # at most once a second: a table of thousands of rows costs a few ms
-            write_results([results[k] for k in sorted(results)], out); written[0] = time.monotonic()
+            write_results(table(), out); written[0] = time.monotonic()
         bar.update(1); bar.set_postfix_str(f"{sum(r['status'] == 'failed' for r in results.values())} failed")
     todo = []
     for job in jobs:
@@ -456,10 +506,11 @@ def run_batch(source, # a folder of images, or a .csv / .jsonl manifest
         elif todo: run_ray(todo, out, on_result, device, score, **ray_kw)
     finally:
         bar.close()
-        if results: write_results([results[k] for k in sorted(results)], out)
+        if results: write_results(table(), out)
     summary = BatchSummary(out, [results[k] for k in sorted(results)], time.perf_counter() - t0)
     if progress: print(summary)
     return summary
+
 
 # %% ../nbs/13_batch.ipynb #e7182e71
 _RUN_OPTIONS = [('--segments', int, 'segments'), ('--size', int, 'size'), ('--frames', int, 'frames'), ('--motion-frames', int, 'motion_frames'),
@@ -488,7 +539,7 @@ def batch_parser(prog:str='dreamjourney batch', # program name in the usage line
     return p
 
 def batch_main(argv:list|None=None, # arguments after `batch` (default: sys.argv[1:])
-              )->int: # exit status: 0 all done, 1 some rows failed, 2 the batch could not start
+              )->int: # exit status: 0 all done, 1 some rows failed or were refused, 2 the batch could not start
     "The `dreamjourney batch` command."
     a = batch_parser().parse_args(argv)
     try:
@@ -505,7 +556,8 @@ def batch_main(argv:list|None=None, # arguments after `batch` (default: sys.argv
     except (FileNotFoundError, ValueError, ImportError, RuntimeError) as e:
         print(f"dreamjourney batch: error: {str(e).splitlines()[0]}", file=sys.stderr); return 2
     if a.quiet: print(s)
-    failed = [r for r in s.rows if r['status'] == 'failed']
-    for r in failed[:20]: print(f"  failed {r['name']}: {r['error']}", file=sys.stderr)
+    failed = [r for r in s.rows if r['status'] == 'failed' or r.get('action') == 'refused']
+    for r in failed[:20]: print(f"  {'refused' if r.get('action') == 'refused' else 'failed'} {r['name']}: {r['error']}", file=sys.stderr)
     if len(failed) > 20: print(f"  … and {len(failed) - 20} more (see {s.out/'results.csv'})", file=sys.stderr)
     return 1 if failed else 0
+
