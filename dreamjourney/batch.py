@@ -15,7 +15,6 @@ from .guidance import GuidanceSettings
 try: import fcntl
 except ImportError: fcntl = None   # Windows: an exclusive-create lock file instead
 
-
 # %% auto #0
 __all__ = ['IMAGE_SUFFIXES', 'RESERVED_NAMES', 'RESULT_COLUMNS', 'RAY_MISSING', 'read_manifest', 'setting_type', 'parse_setting',
            'apply_settings', 'BatchJob', 'job_name', 'plan_batch', 'journey_difference', 'RowBusy', 'row_lock',
@@ -206,7 +205,6 @@ def journey_difference(recorded:dict, # `settings` of the run folder's journey.j
     return [f"{k}: {have.get(k)!r} in the folder, {want.get(k)!r} in the batch"
             for k in sorted(set(have) | set(want)) if k not in skip and have.get(k) != want.get(k)]
 
-
 # %% ../nbs/13_batch.ipynb #4ce98bda
 class RowBusy(RuntimeError):
     "Another process is working on this run folder."
@@ -299,7 +297,6 @@ def _refused(row:dict, j:Journey, earlier:dict, folder:Path, diff:list)->dict:
     return {**row, 'action': 'refused', 'error': f"{folder} holds a journey with other settings ({'; '.join(diff)}); it is left as it is: "
                                                   "remove that folder, or give the row another name"}
 
-
 # %% ../nbs/13_batch.ipynb #c3f485e7
 def run_job(job:BatchJob, # the job
             out, # batch folder (the run folder is out/job.name)
@@ -336,7 +333,6 @@ def run_job(job:BatchJob, # the job
     except Exception as e:
         row.update(status='skipped' if _busy(e) else 'failed', action='none', error=f"{type(e).__name__}: {e}".splitlines()[0][:500])
     return row
-
 
 # %% ../nbs/13_batch.ipynb #6a8d0e34
 RESULT_COLUMNS = ['name', 'image', 'overrides', 'status', 'action', 'error', 'frames', 'stages', 'nfe', 'seconds',
@@ -378,7 +374,6 @@ def read_results(out, # batch folder (or its results.csv)
     p = Path(out); p = p/'results.csv' if p.is_dir() else p
     with open(p, newline='', encoding='utf-8') as f:
         return [{k: (_number(v) if k not in ('name', 'image', 'overrides', 'error') else (v or None)) for k, v in r.items()} for r in csv.DictReader(f)]
-
 
 # %% ../nbs/13_batch.ipynb #fbedc068
 RAY_MISSING = 'the ray engine needs Ray: pip install "dreamjourney[ray]"'
@@ -511,7 +506,6 @@ def run_batch(source, # a folder of images, or a .csv / .jsonl manifest
     if progress: print(summary)
     return summary
 
-
 # %% ../nbs/13_batch.ipynb #e7182e71
 _RUN_OPTIONS = [('--segments', int, 'segments'), ('--size', int, 'size'), ('--frames', int, 'frames'), ('--motion-frames', int, 'motion_frames'),
                 ('--backend', str, 'backend'), ('--depth-model', str, 'depth_model'), ('--inpainter', str, 'inpainter'), ('--director', str, 'director'),
@@ -560,4 +554,3 @@ def batch_main(argv:list|None=None, # arguments after `batch` (default: sys.argv
     for r in failed[:20]: print(f"  {'refused' if r.get('action') == 'refused' else 'failed'} {r['name']}: {r['error']}", file=sys.stderr)
     if len(failed) > 20: print(f"  … and {len(failed) - 20} more (see {s.out/'results.csv'})", file=sys.stderr)
     return 1 if failed else 0
-
