@@ -78,7 +78,7 @@ def dense_path(poses, # (F, 4, 4) camera-to-world poses, F ≥ 2
     if M == len(P) or len(P) < 2: return P, torch.arange(len(P), dtype=torch.float64)
     return interpolate_poses(P, M, position='linear'), torch.linspace(0, len(P) - 1, M, dtype=torch.float64)
 
-# %% ../nbs/11a_preview.ipynb #4c49ffa5
+# %% ../nbs/11a_preview.ipynb #82a10f35
 HOLE_COLOUR = (255, 0, 255) # magenta: pixels no point of the cloud reached
 
 @dataclass
@@ -95,6 +95,14 @@ class StepPreview:
     stopped:str|None = None # why the preview could not go on after this step (the end view shows none of the scene), or None
     @property
     def hole_fraction(self)->torch.Tensor: return self.holes.float().mean((1, 2))
+    def summary(self)->str:
+        "Its holes in words: the in-between views' mean and largest hole fraction, the end view's (before painting), points too near."
+        f = self.hole_fraction
+        mid = f[1:-1] if not self.stopped and len(f) > 2 else f[1:]
+        return (f"in-between holes {mid.mean():.0%} (max {mid.max():.0%})" + ('' if self.stopped else f", end view {f[-1]:.0%}") +
+                (f"; {int(self.near.max())} points too near a camera" if self.near.max() else '') + ('; stopped' if self.stopped else ''))
+
+def _entry_name(e)->str: return repr(str(e)) if isinstance(e, Path) else repr(e)
 
 def _preview_step(s:JourneySettings, parts:dict, view:torch.Tensor, K, step:int, prompt:str, path_scale:float, near_fraction:float)->StepPreview:
     "Stage I of one step up to its prior video, in the order of `stage_one`, and the near check along its dense path."
@@ -150,7 +158,7 @@ def _start_view(image, H:int, W:int)->torch.Tensor:
     if tuple(x.shape) != (3, H, W): raise ValueError(f"image must be 3×{H}×{W} (or a file, which is cropped and resized as a journey does), got {tuple(x.shape)}")
     return x
 
-# %% ../nbs/11a_preview.ipynb #cfc1ecd0
+# %% ../nbs/11a_preview.ipynb #df25f137
 def preview_warnings(p:PathPreview, # the preview
                      hole_limit:float=0.5, # warn when a view has more than this fraction of holes
                      min_points:int=8, # warn when a camera has at least this many points too near in front of it
@@ -158,7 +166,7 @@ def preview_warnings(p:PathPreview, # the preview
     "What a journey on this path should fix: views that are mostly holes, cameras that fly through the scene."
     out = []
     for st in p.steps:
-        f, F, name = st.hole_fraction, len(st.poses), f"step {st.step} (camera_path entry {str(st.entry)!r})"
+        f, F, name = st.hole_fraction, len(st.poses), f"step {st.step} (camera_path entry {_entry_name(st.entry)})"
         if st.stopped: out.append(f"{name}: {st.stopped}; the preview stops there")
         mid = f[1:-1] if not st.stopped else f[1:]
         bad = (mid > hole_limit).nonzero()[:, 0]
@@ -173,7 +181,7 @@ def preview_warnings(p:PathPreview, # the preview
                        f"up to {int(st.near.max())} points closer than {st.near_distance:.3g} in front of it; steer it around the surface or stop before it")
     return out
 
-# %% ../nbs/11a_preview.ipynb #b9a9128b
+# %% ../nbs/11a_preview.ipynb #edc62344
 def _marked(frame:torch.Tensor, holes:torch.Tensor)->np.ndarray:
     "A frame as H×W×3 uint8 with its holes painted HOLE_COLOUR."
     a = tensor_to_image(frame)
@@ -191,8 +199,7 @@ def preview_sheet(p:PathPreview, # the preview
     d, y = ImageDraw.Draw(sheet), 2
     for st in p.steps:
         F, f = len(st.poses), st.hole_fraction
-        d.text((4, y + 1), f"step {st.step} ({st.entry}): holes mean {f[1:].mean():.0%}, max {f.max():.0%}" +
-               (f"; {int(st.near.max())} points too near a camera" if st.near.max() else ''), fill=(0, 0, 0)); y += head
+        d.text((4, y + 1), f"step {st.step} ({st.entry}): {st.summary()}", fill=(0, 0, 0)); y += head
         idx = sorted({int(round(v)) for v in np.linspace(0, F - 1, columns)})
         cells = [(_marked(st.end_rendered if i == F - 1 else st.frames[i], st.holes[i]), f"{i}: {f[i]:.0%}") for i in idx]
         cells.append((tensor_to_image(st.frames[-1]), 'painted'))
@@ -283,7 +290,7 @@ def preview_path(image, # start image: a file (cropped and resized as a journey 
     p.seconds = time.perf_counter() - t0
     return p
 
-# %% ../nbs/11a_preview.ipynb #b0fcbbfb
+# %% ../nbs/11a_preview.ipynb #93de2d92
 def _preview_parser()->argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog='dreamjourney preview', description="Stage I of a journey without the video model, along a camera path: the holes of "
                                 "every view and cameras flying through the scene, as a contact sheet, CSV files and a plot. Seconds on a CPU.")
@@ -307,8 +314,7 @@ def preview_main(argv:list|None=None, # the arguments after `dreamjourney previe
     except (ValueError, OSError) as e:
         print(f"dreamjourney preview: error: {e}", file=sys.stderr); return 2
     for st in p.steps:
-        f = st.hole_fraction
-        print(f"step {st.step} ({st.entry}): holes mean {f[1:].mean():.1%}, max {f.max():.1%}" + (f", {int(st.near.max())} points too near a camera" if st.near.max() else ''))
+        print(f"step {st.step} ({st.entry}): {st.summary()}")
     print(f"{len(p.warnings)} warning(s); wrote {p.out} in {p.seconds:.1f} s")
     return 0
 
