@@ -11,8 +11,9 @@ import torch
 import dreamjourney
 from .director import DirectorError
 from .guidance import GuidanceSettings
-from .journey import (JourneySettings, Journey, JourneyLocked, run_journey, resume_journey, demo, stage_times,
-                                  add_settings_arguments, settings_from_args)
+from .settings import JourneySettings, add_settings_arguments, settings_from_args
+from .run_folder import JourneyLocked
+from .journey import Journey, run_journey, resume_journey, demo, stage_times
 
 # %% auto #0
 __all__ = ['TINY_KINDS', 'resolve_device', 'write_tiny_checkpoints', 'main']

@@ -221,11 +221,13 @@ class DiffusersVideoBackend(VideoBackend):
                   last_image=None, # an end frame, for models that take one
                   negative_prompt:str='', # the unconditional text of classifier-free guidance
                   generator:torch.Generator|None=None, # seeds the VAE's draws while encoding the image
+                  guidance_scale:float|None=None, # classifier-free guidance weight of this run (default: the backend's `guidance_scale`)
                  ):
-        "Fix the conditioning (first frame, text, size) for the next run of the sampler; returns self."
+        "Fix the conditioning (first frame, text, size, CFG weight) for the next run of the sampler; returns self."
         self._frames_from_prior = num_frames is None
         self._args = dict(image=image, prompt=prompt, height=height, width=width, last_image=last_image,
-                          negative_prompt=negative_prompt, generator=generator)
+                          negative_prompt=negative_prompt, generator=generator, guidance_scale=guidance_scale)
+        self._scale = self.guidance_scale if guidance_scale is None else guidance_scale
         img = image_to_tensor(image)
         height, width, num_frames = self._check_size(height, width, num_frames, img)
         img = self._resize(img, height, width, 'image')
@@ -328,14 +330,14 @@ def network(self:DiffusersVideoBackend, x:Tensor, i:int) -> Tensor:
     "The model output (classifier-free guided, float32, guidance layout) at sample x and step i; counts one NFE."
     self._need_cond(); d = self._lv(i)
     xin = self._model_input(x, i).to(self.dtype)
-    cfg = self.guidance_scale > 1
+    cfg = self._scale > 1
     xb = xin[None]
     out = self._forward(torch.cat([xb, xb]) if cfg else xb, d['t'][i], cfg).float()
     self.count(xb.shape[0] * (2 if cfg else 1))
     return (_cfg(out, self._cfg_scale()) if cfg else out)[0]
 
 @patch
-def _cfg_scale(self:DiffusersVideoBackend): return self.guidance_scale
+def _cfg_scale(self:DiffusersVideoBackend): return self._scale
 
 @patch
 def predict_x0(self:DiffusersVideoBackend, x:Tensor, # sample at level i, latent F'×C×h×w
@@ -387,7 +389,7 @@ def image_to_video(self:DiffusersVideoBackend, image, # the start frame
                    steps:int|None=None, # sampling steps (default: the model's)
                    generator:torch.Generator|None=None, # seeds the initial noise (and VAE draws)
                    progress:bool=False, # show a progress bar over the steps
-                   **kwargs, # num_frames, height, width, negative_prompt, last_image
+                   **kwargs, # num_frames, height, width, negative_prompt, last_image, guidance_scale (see `condition`)
                   ) -> Tensor: # F×3×H×W in [0, 1]
     "Stage II: plain image-to-video from `image` with `prompt`, no guidance."
     self.condition(image, prompt, generator=generator, **kwargs)
@@ -466,7 +468,7 @@ class CogVideoXBackend(DiffusersVideoBackend):
 
     def _condition(self, img, last, prompt, negative_prompt, generator):
         p, dev = self.pipe, self.device
-        cfg = self.guidance_scale > 1
+        cfg = self._scale > 1
         pe, ne = p.encode_prompt(prompt, negative_prompt, do_classifier_free_guidance=cfg,
                                  max_sequence_length=self.denoiser.config.max_text_seq_length, device=dev)
         pe = torch.cat([ne, pe]) if cfg else pe
@@ -524,7 +526,7 @@ class EasyAnimateBackend(DiffusersVideoBackend):
 
     def _condition(self, img, last, prompt, negative_prompt, generator):
         from diffusers.pipelines.easyanimate.pipeline_easyanimate_inpaint import resize_mask
-        p, dev, cfg = self.pipe, self.device, self.guidance_scale > 1
+        p, dev, cfg = self.pipe, self.device, self._scale > 1
         pe, ne, pm, nm = p.encode_prompt(prompt=prompt, negative_prompt=negative_prompt, do_classifier_free_guidance=cfg,
                                          device=dev, dtype=p.text_encoder.dtype)
         if cfg: pe, pm = torch.cat([ne, pe]), torch.cat([nm, pm])
@@ -584,7 +586,7 @@ class SVDBackend(DiffusersVideoBackend):
         from diffusers.pipelines.stable_video_diffusion.pipeline_stable_video_diffusion import _resize_with_antialiasing
         if prompt and not getattr(self, '_told_no_text', False):   # once per backend: a journey passes its text to every stage
             warnings.warn("Stable Video Diffusion takes no text: the prompt is ignored"); self._told_no_text = True
-        p, dev, cfg = self.pipe, self.device, self.guidance_scale > 1
+        p, dev, cfg = self.pipe, self.device, self._scale > 1
         clip_in = (_resize_with_antialiasing(img[None] * 2 - 1, (224, 224)) + 1) / 2
         emb = p._encode_image(clip_in, dev, 1, cfg)
         im = (img[None] * 2 - 1).to(dev)
@@ -595,7 +597,7 @@ class SVDBackend(DiffusersVideoBackend):
         return dict(image_embeds=emb.to(self.dtype), image_latents=lat.to(self.dtype), time_ids=ids.to(self.dtype))
 
     def _cfg_scale(self):
-        g = torch.linspace(self.min_guidance_scale, self.guidance_scale, self.num_frames)
+        g = torch.linspace(self.min_guidance_scale, self._scale, self.num_frames)
         return g.view(-1, 1, 1, 1).to(self.device)
 
     def _forward(self, x, t, cfg):
@@ -666,7 +668,7 @@ class WanBackend(DiffusersVideoBackend):
             warnings.warn("ftfy is not installed: Wan prompts are used without ftfy's unicode repair (pip install ftfy)")
             from types import SimpleNamespace
             wan.ftfy = SimpleNamespace(fix_text=lambda s: s)
-        p, dev, cfg = self.pipe, self.device, self.guidance_scale > 1
+        p, dev, cfg = self.pipe, self.device, self._scale > 1
         pe, ne = p.encode_prompt(prompt, negative_prompt, do_classifier_free_guidance=cfg,
                                  max_sequence_length=p.tokenizer.model_max_length if p.tokenizer.model_max_length < 10**6 else 512, device=dev)
         pe = torch.cat([ne, pe]) if cfg else pe
