@@ -4,7 +4,7 @@
 
 # %% ../nbs/09c_journey.ipynb #9ab37c45
 from __future__ import annotations
-import os, time
+import json, os, time
 from dataclasses import asdict, replace
 from pathlib import Path
 import numpy as np
@@ -14,7 +14,7 @@ from tqdm.auto import tqdm
 from .core import load_image, tensor_to_pil
 from .gaussian_prior import landscape_image
 from .pointcloud import PointCloud
-from .guidance import VideoBackend
+from .guidance import JourneyBackend
 from .settings import JourneySettings, RESUME_OVERRIDES, public_url
 from .run_folder import RunFolder, JourneyLock, JourneyLocked
 from .stages import JourneyParts, load_components, journey_intrinsics, stage_seed, stage_one, stage_two
@@ -39,7 +39,7 @@ class Journey(RunFolder):
                out, # run folder to create
                settings:JourneySettings|None=None, # settings (default: the authors')
                overwrite:bool=False, # replace an existing journey folder (never anything else)
-               backend:VideoBackend|None=None, # the loaded video backend: fills and checks sizes and frame counts (None: by name)
+               backend:JourneyBackend|None=None, # the loaded video backend: fills and checks sizes and frame counts (None: by name)
                device:str|None=None, # where models will run: precision and offloading defaults (None: the CPU's)
               )->Journey:
         "Start a new journey in `out`: the settings resolved for the backend and the device and checked, then the folder (`RunFolder.create`)."

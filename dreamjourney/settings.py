@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, asdict, fields, replace
 from typing import Annotated, Union
 from fastcore.basics import patch
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, create_model
-from .guidance import GuidanceSettings, GaussianPriorBackend, VideoBackend
+from .guidance import GuidanceSettings, GaussianPriorBackend, JourneyBackend
 from .director import STAGE1_CAMERA_PROMPT
 
 # %% auto #0
@@ -95,12 +95,12 @@ class JourneySettings:
 # %% ../nbs/09_settings.ipynb #901b538f
 @patch
 def resolved(self:JourneySettings,
-             backend:VideoBackend|None=None, # the loaded backend, whose declarations fill the defaults (None: generic ones for its name)
+             backend:JourneyBackend|None=None, # the loaded backend, whose declarations fill the defaults (None: generic ones for its name)
              device:str|None=None, # where models run: precision and offloading defaults follow it (None: the CPU's)
             )->JourneySettings:
     "These settings with every `None` filled in from the backend and the device (what journey.json records)."
     cpu = self.backend == 'gaussian'
-    d = (backend or (GaussianPriorBackend() if cpu else VideoBackend())).journey_defaults()
+    d = (backend or (GaussianPriorBackend() if cpu else JourneyBackend())).journey_defaults()
     pick = lambda k: getattr(self, k) if getattr(self, k) is not None else d[k]
     g = self.guidance or d['guidance']
     H, W = d['size']
@@ -195,7 +195,7 @@ def check(self:JourneySettings)->JourneySettings:
 
 # %% ../nbs/09_settings.ipynb #909a0b51
 @patch
-def check_backend(self:JourneySettings, backend:VideoBackend)->JourneySettings:
+def check_backend(self:JourneySettings, backend:JourneyBackend)->JourneySettings:
     "Raise, naming the nearest valid values, unless the backend can make these (resolved) settings' clips."
     (H, W), pad = self.hw, self.guidance.pad
     total = self.frames + 2*pad

@@ -12,8 +12,9 @@ from .camera import (BackwardPathSettings, backward_path, dolly_path, orbit_path
                                  resize_intrinsics, wonderjourney_intrinsics, scene_scaled_settings, check_poses)
 from .depth import DepthEstimator, GroundPlaneDepth, load_depth_model
 from .pointcloud import unproject, render_points
-from .guidance import GaussianPriorBackend, VideoBackend, assemble_prior, guided_sample
-from .video_models import load_backend, check_offload
+from .guidance import GaussianPriorBackend, VideoBackend, JourneyBackend, assemble_prior, guided_sample
+from .video_models import check_offload
+from .video_checkpoints import load_backend
 from .inpaint import Inpainter, load_inpainter, fill_end_view
 from .director import Director, make_director
 from .settings import JourneySettings
@@ -36,7 +37,7 @@ def load_video_backend(name:str, # 'gaussian' or a checkpoint id / folder (06_vi
                        device:str='cpu', # where a model-backed backend runs
                        s:JourneySettings|None=None, # precision, memory and loading settings (default: JourneySettings' for `device`)
                        token:str|None=None, # hub token, never stored
-                      )->VideoBackend:
+                      )->JourneyBackend:
     "The video backend named in the settings, loaded in the settings' precision with their memory switches."
     if name == 'gaussian': return GaussianPriorBackend()
     s = replace(s or JourneySettings(), backend=name).resolved(device=device)
@@ -46,7 +47,7 @@ def load_video_backend(name:str, # 'gaussian' or a checkpoint id / folder (06_vi
 @dataclass
 class JourneyParts:
     "The models of a journey, built once and used by every stage."
-    video:VideoBackend # the video model (05_guidance, 06_video_models): guided Stage I, image-to-video Stage II
+    video:JourneyBackend # the video model (05_guidance, 06_video_models): guided Stage I, image-to-video Stage II
     depth:DepthEstimator # depth of the current view and of each end view (03_depth)
     inpainter:Inpainter # paints the end view's holes (07_inpaint)
     director:Director # scene descriptions and motion prompts (08_director)
