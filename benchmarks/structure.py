@@ -85,6 +85,18 @@ def cycles(g:dict)->list:
         if v not in index: strong(v)
     return out
 
+def lesson_imports_up(order:dict)->list:
+    "(notebook, module it imports, that module's notebook): any cell of a lesson (tests and hidden cells too) importing a later lesson's module."
+    nbs = sorted(p for p in NBS.glob('*.ipynb') if not p.name.startswith('_'))
+    pos = {p.name: i for i, p in enumerate(nbs)}
+    out = []
+    for nb in nbs:
+        for c in json.loads(nb.read_text())['cells']:
+            if c['cell_type'] != 'code': continue
+            for m in re.findall(r'(?:from|import)\s+dreamjourney\.(\w+)', ''.join(c['source'])):
+                if m in order and order[m][0] > pos[nb.name]: out.append((nb.name, m, order[m][1]))
+    return sorted(set(out))
+
 def largest_cells(k:int=5)->list:
     "(lines, notebook, cell id, first line) of the k longest exported cells."
     out = []
@@ -111,6 +123,9 @@ def report_static():
     print(f"## Imports up the reading order (a module importing a later notebook's module): {len(up)}")
     for m, t, kind in sorted(up, key=lambda x: (pos(x[0]), x[1])):
         print(f"  {m} [{order[m][1]}] imports {t} [{order[t][1]}] ({'top level' if kind == 'top' else 'inside a function'})")
+    up_nb = lesson_imports_up(order)
+    print(f"## Lessons importing a later lesson (any cell, tests included): {len(up_nb)}")
+    for nb, m, other in up_nb: print(f"  {nb} imports {m} [{other}]")
     print('## Lines per module')
     sizes = {f.stem: len(f.read_text().splitlines()) for f in PKG.glob('*.py') if not f.stem.startswith('_')}
     for m, n in sorted(sizes.items(), key=lambda kv: -kv[1]): print(f"  {m:16s} {n:5d}")

@@ -90,7 +90,7 @@ def step_trajectory(s:JourneySettings, # settings (camera_path, speeds, frames)
                     seed:int, # seed of the height wobble
                    )->torch.Tensor: # (frames, 4, 4) camera-to-world poses relative to the current view
     "The relative camera path of one journey step."
-    s = s.resolved()
+    s = s if s.frames is not None else s.resolved()   # resolved settings already know their frames
     kind = s.camera_path[step % len(s.camera_path)]
     base = BackwardPathSettings(frames=s.frames - 2)
     ps = scene_scaled_settings(depth, s.speed_fraction, base) if s.camera_speed is None else BackwardPathSettings(camera_speed=s.camera_speed, frames=s.frames - 2)

@@ -203,7 +203,7 @@ def test_killed_in_a_write_window_resumes_to_the_same_journey(tmp_path, window, 
     assert_same_journey(d, reference)
 
 # --- refused operations change nothing, in the folder or beside it ------------------------------------------------------------
-# 09_journey checks --force through `run_journey` onto a non-journey folder, the folder holding the input and the current folder;
+# 09c_journey checks --force through `run_journey` onto a non-journey folder, the folder holding the input and the current folder;
 # here the command line, with every file in and beside the folder checksummed, and the parent-of cases.
 
 @pytest.mark.parametrize('case', ['not-a-journey', 'input-inside', 'input-deeper', 'cwd-inside'])
