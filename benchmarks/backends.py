@@ -6,7 +6,7 @@ authors' guidance schedule against the cheapest schedule of equal fidelity from 
     python benchmarks/backends.py --quick         # 1 repeat, SVD's 645-NFE authors' run included (about 2.5 minutes)
     python benchmarks/backends.py --backends cogvideox,wan --threads 2
 
-What runs. Each backend is built by `dreamjourney.testing.tiny_pipeline(kind, folder)` (the real checkpoint's
+What runs. Each backend is built by `dreamjourney.video_checkpoints.tiny_pipeline(kind, folder)` (the real checkpoint's
 classes, tiny random configs), saved, and loaded twice with `load_backend(folder, guidance_space='latent'|'pixel')`.
 The prior video is the explorer's procedural Stage I (`dreamjourney.explorer.explorer_case(16, 9)`: a procedural scene
 rendered along the authors' backward path, holes and all): 9 frames of 16×16; with the authors' view padding (4 copies
@@ -72,8 +72,7 @@ def main():
     import torch
     torch.set_num_threads(a.threads)
     import diffusers, transformers
-    from dreamjourney.testing import tiny_pipeline
-    from dreamjourney.video_models import load_backend
+    from dreamjourney.video_checkpoints import tiny_pipeline, load_backend
     from dreamjourney.guidance import GuidanceSettings, guided_sample
     from dreamjourney.explorer import explorer_case
     from dreamjourney.metrics import masked_psnr

@@ -25,7 +25,7 @@ def main():
     a = p.parse_args()
     import torch
     from skimage import data
-    from dreamjourney.journey import JourneySettings, AUTHORS_ROTATION_PATH
+    from dreamjourney.settings import JourneySettings, AUTHORS_ROTATION_PATH
     from dreamjourney.preview import preview_path, preview_sheet
     out = Path(a.out); out.mkdir(parents=True, exist_ok=True)
     photo = out/'astronaut.png'

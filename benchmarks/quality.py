@@ -34,7 +34,8 @@ def main():
     from dreamjourney.gaussian_prior import landscape_image
     from dreamjourney.guidance import GuidanceSettings, GaussianPriorBackend
     from dreamjourney.journey import JourneySettings, run_journey
-    from dreamjourney.evaluate import evaluate_run, check_targets, procedural_journey, read_truth, TARGETS
+    from dreamjourney.evaluate import evaluate_run, check_targets, TARGETS
+    from dreamjourney.truth import procedural_journey, read_truth
     out = Path(a.out or tempfile.mkdtemp(prefix='dj_quality_'))
     images = [('landscape', landscape_image(a.size, a.size, seed=0))] + [(f'scene{k}', k) for k in range(1, a.scenes)]   # a seed: procedural
     TRUTH = {'hidden_psnr_db': 'hidden PSNR vs truth (dB)', 'truth_visible_psnr_db': 'visible PSNR vs truth (dB)'}

@@ -19,7 +19,8 @@ a = p.parse_args()
 os.environ.setdefault('OMP_NUM_THREADS', '2')
 import torch
 from PIL import Image
-from dreamjourney.cli import main, write_tiny_checkpoints
+from dreamjourney.cli import main
+from dreamjourney.testing import write_tiny_checkpoints
 from dreamjourney.gaussian_prior import landscape_image
 
 d = Path(tempfile.mkdtemp(prefix='dj_tiny_bench_'))

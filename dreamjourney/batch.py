@@ -10,7 +10,8 @@ from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from tqdm.auto import tqdm
 from .core import atomic_write
-from .journey import JourneySettings, Journey, run_journey, resume_journey, parse_list, public_url, RESUME_OVERRIDES
+from .settings import JourneySettings, parse_list, public_url, RESUME_OVERRIDES
+from .journey import Journey, run_journey, resume_journey
 from .guidance import GuidanceSettings
 try: import fcntl
 except ImportError: fcntl = None   # Windows: an exclusive-create lock file instead

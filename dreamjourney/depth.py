@@ -13,7 +13,7 @@ from .camera import check_intrinsics, wonderjourney_intrinsics
 
 # %% auto #0
 __all__ = ['DEPTH_MODELS', 'check_depth', 'disparity_to_depth', 'fit_scale_shift', 'align_depth', 'DepthEstimator',
-           'GroundPlaneDepth', 'TransformersDepth', 'load_depth_model']
+           'GroundPlaneDepth', 'TransformersDepth', 'load_depth_model', 'tiny_depth_model']
 
 # %% ../nbs/03_depth.ipynb #6e00cb85
 def _where(mask:torch.Tensor, k:int=3)->str:
@@ -198,3 +198,32 @@ def load_depth_model(name_or_path:str, # hub id, local folder written by save_pr
     model = AutoModelForDepthEstimation.from_pretrained(src, **({'dtype': dtype} if dtype is not None else {}), **kwargs)
     processor = AutoImageProcessor.from_pretrained(src, backend='pil', **{k: v for k, v in kwargs.items() if k != 'variant'})
     return TransformersDepth(model.to(device), processor, predicts, disparity_kwargs, name=src)
+
+# %% ../nbs/03_depth.ipynb #cb28705c
+def _spread(model, last_bias, seed:int):
+    "Random weights with a wider spread and a positive last bias, so that a tiny model's output varies across the image."
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in model.parameters(): p.copy_(torch.randn(p.shape, generator=g) * 0.2)
+        last_bias.fill_(2.0)
+    return model.eval()
+
+def tiny_depth_model(kind:str='dpt', # 'dpt' (MiDaS), 'depth-anything' (relative: disparity) or 'depth-anything-metric' (depth)
+                     seed:int=0, # seed for the random weights
+                    )->tuple: # (model, PIL image processor); `save_pretrained` both into one folder for `load_depth_model`
+    "A transformers depth-estimation model of the real class with tiny random weights, and its PIL image processor."
+    from transformers import DPTConfig, DPTForDepthEstimation, DepthAnythingConfig, DepthAnythingForDepthEstimation, Dinov2Config, DPTImageProcessorPil
+    if kind == 'dpt':
+        cfg = DPTConfig(hidden_size=16, num_hidden_layers=4, num_attention_heads=2, intermediate_size=32, image_size=32, patch_size=8,
+                        backbone_out_indices=[0, 1, 2, 3], neck_hidden_sizes=[8, 8, 8, 8], fusion_hidden_size=8, reassemble_factors=[4, 2, 1, 0.5])
+        m = DPTForDepthEstimation(cfg)
+        return _spread(m, m.head.head[-2].bias, seed), DPTImageProcessorPil(size={'height': 32, 'width': 32}, keep_aspect_ratio=False)
+    if kind in ('depth-anything', 'depth-anything-metric'):
+        bb = Dinov2Config(hidden_size=16, num_hidden_layers=4, num_attention_heads=2, intermediate_size=32, image_size=32, patch_size=8,
+                          out_indices=[1, 2, 3, 4], reshape_hidden_states=False)
+        cfg = DepthAnythingConfig(backbone_config=bb, reassemble_hidden_size=16, patch_size=8, neck_hidden_sizes=[8, 8, 8, 8], fusion_hidden_size=8,
+                                  head_hidden_size=8, reassemble_factors=[4, 2, 1, 0.5],
+                                  depth_estimation_type='metric' if kind.endswith('metric') else 'relative')
+        m = DepthAnythingForDepthEstimation(cfg)
+        return _spread(m, m.head.conv3.bias, seed), DPTImageProcessorPil(size={'height': 32, 'width': 32}, keep_aspect_ratio=True, ensure_multiple_of=8)
+    raise ValueError(f"kind must be 'dpt', 'depth-anything' or 'depth-anything-metric', got {kind!r}")

@@ -7,11 +7,12 @@ __all__ = ['STAGE1_CAMERA_PROMPT', 'GENERIC_SCENE_PROMPT', 'GENERIC_MOTION_PROMP
            'MOTION_INSTRUCTIONS', 'LEVELS', 'SCENE_SCHEMA', 'MOTION_SCHEMA', 'SceneDescription', 'EntityMotion',
            'MotionPrompt', 'Director', 'FixedDirector', 'image_data_url', 'decode_data_url', 'scene_messages',
            'motion_messages', 'ReplyError', 'parse_json_reply', 'check_schema', 'redact_messages', 'cache_key',
-           'ReplyCache', 'DirectorError', 'DirectorConnectionError', 'DirectorRefusal', 'DirectorReplyError',
-           'LLMDirector', 'make_director']
+           'ReplyCache', 'FakeChatServer', 'canned_reply', 'DirectorError', 'DirectorConnectionError',
+           'DirectorRefusal', 'DirectorReplyError', 'LLMDirector', 'make_director']
 
 # %% ../nbs/08_director.ipynb #6480b5ff
-import base64, hashlib, io, json, os, re, time, warnings
+import base64, hashlib, io, json, os, re, threading, time, warnings
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from dataclasses import dataclass, field, asdict
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -260,6 +261,96 @@ class ReplyCache:
         "Store `entry` (JSON data) under `key` atomically."
         atomic_write(self.path(key), json.dumps(entry, ensure_ascii=False, indent=1))
     def __len__(self): return len(list(self.root.glob('*.json'))) if self.root.exists() else 0
+
+# %% ../nbs/08_director.ipynb #850c6627
+class FakeChatServer:
+    "Test utility: a scripted OpenAI-style chat-completions server on 127.0.0.1 (use as a context manager)."
+    def __init__(self,
+                 replies=(), # script: reply texts, dicts (content/refusal/finish_reason/status/error/headers/delay) or functions of the body
+                 default=None): # called with the request body when the script is empty; None answers 500
+        self.replies, self.default, self.requests, self.headers = list(replies), default, [], []
+        self._lock, self._stop, self.httpd = threading.Lock(), threading.Event(), None
+
+    def push(self, *replies):
+        "Append replies to the script."
+        with self._lock: self.replies.extend(replies)
+
+    @property
+    def authorizations(self)->list:
+        "The Authorization header of every request received (None where a request had none)."
+        return [h.get('authorization') for h in self.headers]
+
+    @property
+    def base_url(self)->str: return f'http://127.0.0.1:{self.httpd.server_port}/v1'
+
+    def start(self):
+        "Start serving in a daemon thread."
+        srv = self
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args): pass
+            def do_POST(self): srv._handle(self)
+            def do_GET(self): srv._seen(self); srv._send(self, 404, {'error': {'message': 'not found', 'type': 'invalid_request_error'}})
+        self.httpd = ThreadingHTTPServer(('127.0.0.1', 0), Handler)
+        self.httpd.daemon_threads = True
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self):
+        "Stop serving; waiting handlers are released."
+        self._stop.set()
+        if self.httpd: self.httpd.shutdown(); self.httpd.server_close()
+
+    def __enter__(self): return self.start()
+    def __exit__(self, *args): self.stop()
+
+# %% ../nbs/08_director.ipynb #3ca8b0ca
+@patch
+def _send(self:FakeChatServer, h, status, payload, headers=None):
+    data = json.dumps(payload).encode()
+    try:
+        h.send_response(status)
+        h.send_header('Content-Type', 'application/json'); h.send_header('Content-Length', str(len(data)))
+        for k, v in (headers or {}).items(): h.send_header(k, str(v))
+        h.end_headers(); h.wfile.write(data)
+    except OSError: pass  # the client gave up (timeout) and closed the connection
+
+@patch
+def _seen(self:FakeChatServer, h):
+    "Record the headers of every request, whatever its route (names in lower case)."
+    with self._lock: self.headers.append({k.lower(): v for k, v in h.headers.items()})
+
+@patch
+def _handle(self:FakeChatServer, h):
+    self._seen(h)
+    body = json.loads(h.rfile.read(int(h.headers.get('Content-Length') or 0)) or b'{}')
+    if h.path.rstrip('/') != '/v1/chat/completions':
+        return self._send(h, 404, {'error': {'message': f'no route {h.path}', 'type': 'invalid_request_error'}})
+    with self._lock:
+        self.requests.append(body)
+        spec = self.replies.pop(0) if self.replies else self.default
+    if spec is None: spec = {'status': 500, 'error': 'FakeChatServer: no scripted reply left'}
+    if callable(spec): spec = spec(body)
+    if isinstance(spec, str): spec = {'content': spec}
+    if spec.get('delay'): self._stop.wait(spec['delay'])
+    status = spec.get('status', 200)
+    if status != 200:
+        kind = 'rate_limit_error' if status == 429 else 'server_error' if status >= 500 else 'invalid_request_error'
+        return self._send(h, status, {'error': {'message': spec.get('error', f'HTTP {status}'), 'type': kind, 'code': spec.get('code')}}, spec.get('headers'))
+    msg = {'role': 'assistant', 'content': spec.get('content'), 'refusal': spec.get('refusal')}
+    self._send(h, 200, {'id': f'chatcmpl-{len(self.requests)}', 'object': 'chat.completion', 'created': int(time.time()),
+                        'model': body.get('model', ''), 'choices': [{'index': 0, 'message': msg, 'finish_reason': spec.get('finish_reason', 'stop')}],
+                        'usage': {'prompt_tokens': 1, 'completion_tokens': 1, 'total_tokens': 2}}, spec.get('headers'))
+
+def canned_reply(body:dict)->dict: # a FakeChatServer reply spec
+    "Test utility: a valid answer to either director job, chosen from the request text."
+    text = json.dumps(body.get('messages', []))
+    if 'nearby_entities' in text:
+        return {'content': json.dumps({'entities_in_view': ['hills', 'sky'], 'scene_name': 'Windy Hill Meadow',
+                                       'nearby_entities': ['sheep grazing', 'a kite fluttering', 'grass rippling', 'clouds drifting', 'a stone wall']})}
+    return {'content': json.dumps({'identified': ['clouds', 'grass'],
+                                   'analysis': [{'entity': 'clouds', 'significance': 'high', 'motion_possibility': 'high', 'motion': 'drift to the left'},
+                                                {'entity': 'grass', 'significance': 'medium', 'motion_possibility': 'high', 'motion': 'ripples in the wind'}],
+                                   'prompt': 'The clouds drift to the left. The grass ripples in the wind.'})}
 
 # %% ../nbs/08_director.ipynb #48037647
 class DirectorError(RuntimeError):

@@ -9,12 +9,13 @@ from pathlib import Path
 import numpy as np
 import torch
 from tqdm.auto import tqdm
+from fastcore.basics import patch
 from .core import image_to_tensor, tensor_to_image, tensor_to_pil, as_generator, check_finite
 from .diffusion import karras_sigmas, euler_step
 
 # %% auto #0
 __all__ = ['landscape_image', 'radial_spectrum', 'temporal_spectrum', 'colour_basis', 'gaussian_blur', 'GaussianVideoPrior',
-           'temporal_covariance', 'use_bundled_ffmpeg', 'prior_demo', 'prior_demo_cli']
+           'dense_covariance', 'use_bundled_ffmpeg', 'prior_demo', 'prior_demo_cli']
 
 # %% ../nbs/01_gaussian_prior.ipynb #a025053a
 def landscape_image(height:int=128, # image height in pixels
@@ -147,8 +148,9 @@ class GaussianVideoPrior:
         self._check(y, 'y'); return self.filter(y, self.spectrum.to(y.dtype))
 
 # %% ../nbs/01_gaussian_prior.ipynb #fdd568da
+@patch
 @torch.no_grad()
-def _sample(self:GaussianVideoPrior,
+def sample(self:GaussianVideoPrior,
             n:int=1, # number of videos
             generator:torch.Generator|None=None, # source of randomness
             seed:int|None=None, # or a seed (see `as_generator`)
@@ -156,10 +158,10 @@ def _sample(self:GaussianVideoPrior,
     "Exact samples from the prior."
     z = torch.randn((n, *self.shape), generator=as_generator(generator, seed))
     return self.mean + self.filter(z, self.spectrum.sqrt())
-GaussianVideoPrior.sample = _sample
 
 # %% ../nbs/01_gaussian_prior.ipynb #610d1870
-def _denoise(self:GaussianVideoPrior,
+@patch
+def denoise(self:GaussianVideoPrior,
              x:torch.Tensor, # …×F×3×H×W noisy video x0 + sigma·eps (VE form)
              sigma, # noise level: a float, or a tensor broadcastable over the leading (batch) dims
             )->torch.Tensor: # E[x0 | x], same shape as x
@@ -170,11 +172,22 @@ def _denoise(self:GaussianVideoPrior,
     sigma = sigma.view(*sigma.shape, *[1]*(x.ndim - sigma.ndim)) if sigma.ndim else sigma
     s = self.spectrum.to(x.dtype)
     return self.mean + self.filter(x - self.mean, s/(s + sigma**2))
-GaussianVideoPrior.denoise = _denoise
+
+# %% ../nbs/01_gaussian_prior.ipynb #2661658e
+def dense_covariance(prior:GaussianVideoPrior, # a (tiny) prior
+                     channel:int=0, # which colour channel (channels are independent)
+                    )->torch.Tensor: # (F·H·W)² covariance matrix in float64
+    "The prior's covariance for one channel as a dense matrix, built from explicit DFT matrices (a reference for tests)."
+    f, _, h, w = prior.shape
+    def dft(n): k = torch.arange(n, dtype=torch.float64); return torch.exp(-2j*math.pi*k[:, None]*k[None]/n)/math.sqrt(n)
+    Fm = torch.kron(torch.kron(dft(f), dft(h)), dft(w))
+    s = prior.spectrum[:, channel].double().flatten().to(torch.complex128)
+    return (Fm.conj().T @ (s[:, None]*Fm)).real
 
 # %% ../nbs/01_gaussian_prior.ipynb #ec2b9658
+@patch
 @torch.no_grad()
-def _diffusion_sample(self:GaussianVideoPrior,
+def diffusion_sample(self:GaussianVideoPrior,
                       n:int=1, # number of videos
                       steps:int=25, # number of Euler steps
                       sigma_min:float=0.002, # smallest noise level
@@ -191,7 +204,6 @@ def _diffusion_sample(self:GaussianVideoPrior,
     for i in tqdm(range(steps), disable=not progress, desc='sampling'):
         x = euler_step(x, self.denoise(x, sig[i]), sig[i], sig[i + 1])
     return x
-GaussianVideoPrior.diffusion_sample = _diffusion_sample
 
 # %% ../nbs/01_gaussian_prior.ipynb #a7d1a549
 def _check_mask(self, mask, like):
@@ -217,8 +229,9 @@ def _posterior_gain(self, resid, mask, tau, tol, max_iter):
     else: raise RuntimeError(f"posterior CG did not reach tol={tol} in {max_iter} iterations; raise max_iter, tau or tol")
     return self.filter(mask*x, s).to(dtype)
 
+@patch
 @torch.no_grad()
-def _posterior_mean(self:GaussianVideoPrior,
+def posterior_mean(self:GaussianVideoPrior,
                     video:torch.Tensor, # …×F×3×H×W observed video V (values where mask is 0 are ignored)
                     mask:torch.Tensor, # binary mask broadcastable to video (1 visible, 0 hidden)
                     tau:float=1e-2, # observation noise std on visible pixels
@@ -229,10 +242,10 @@ def _posterior_mean(self:GaussianVideoPrior,
     self._check(video, 'video'); mask = _check_mask(self, mask, video)
     if check_finite('tau', tau) <= 0: raise ValueError(f"tau must be > 0, got {tau}")
     return self.mean + _posterior_gain(self, video - self.mean, mask, tau, tol, max_iter)
-GaussianVideoPrior.posterior_mean = _posterior_mean
 
+@patch
 @torch.no_grad()
-def _posterior_sample(self:GaussianVideoPrior,
+def posterior_sample(self:GaussianVideoPrior,
                       video:torch.Tensor, # F×3×H×W observed video V
                       mask:torch.Tensor, # binary mask broadcastable to video
                       n:int=1, # number of samples
@@ -249,19 +262,19 @@ def _posterior_sample(self:GaussianVideoPrior,
     xs = self.sample(n, generator=generator).to(video.dtype)
     obs = xs + tau*torch.randn(xs.shape, generator=generator, dtype=video.dtype)
     return xs + _posterior_gain(self, video - obs, mask.expand_as(xs), tau, tol, max_iter)
-GaussianVideoPrior.posterior_sample = _posterior_sample
 
 # %% ../nbs/01_gaussian_prior.ipynb #ca33c26e
+@patch
 def temporal_covariance(self:GaussianVideoPrior)->torch.Tensor:
     "F×F temporal covariance T (unit variance) of the separable spectrum S = S_t·S_s."
     st = self.spectrum[:, 0, 0, 0].double()/self.spectrum[0, 0, 0, 0].double()  # S_t up to a constant
     t = torch.fft.ifft(st).real; t = t/t[0]
     f = len(t); idx = (torch.arange(f)[:, None] - torch.arange(f)[None]) % f
     return t[idx]
-GaussianVideoPrior.temporal_covariance = temporal_covariance
 
+@patch
 @torch.no_grad()
-def _condition_on_frames(self:GaussianVideoPrior,
+def condition_on_frames(self:GaussianVideoPrior,
                          frames:torch.Tensor, # K×3×H×W known frames
                          at:list, # their K frame indices in the video (e.g. [0] or [0, F-1])
                          n:int=1, # number of samples
@@ -278,7 +291,6 @@ def _condition_on_frames(self:GaussianVideoPrior,
     Wt = torch.linalg.solve(T[at][:, at], T[at]).T.float()  # F×K blend weights, rows `at` are one-hot
     y = self.sample(n, generator=generator)
     return y + torch.einsum('fk,nkchw->nfchw', Wt, frames[None] - y[:, at])
-GaussianVideoPrior.condition_on_frames = _condition_on_frames
 
 # %% ../nbs/01_gaussian_prior.ipynb #c1f0a7e3
 def use_bundled_ffmpeg()->bool: # True when mediapy was pointed at imageio-ffmpeg's binary

@@ -10,102 +10,33 @@ from dataclasses import dataclass, replace, fields
 import torch
 from torch import Tensor
 from tqdm.auto import tqdm
+from fastcore.basics import patch
 from .diffusion import karras_sigmas
 from .core import image_to_tensor, check_video_mask, as_generator
 from .gaussian_prior import GaussianVideoPrior
 
 # %% auto #0
-__all__ = ['MODES', 'VideoBackend', 'renoise_coefficients', 'GaussianPriorBackend', 'assemble_prior', 'pad_views', 'unpad_views',
-           'fill_holes', 'GuidanceSettings', 'masked_loss', 'guided_step', 'GuidedResult', 'visible_psnr',
-           'guided_sample']
+__all__ = ['MODES', 'VideoBackend', 'renoise_coefficients', 'JourneyBackend', 'GaussianPriorBackend', 'assemble_prior',
+           'pad_views', 'unpad_views', 'fill_holes', 'GuidanceSettings', 'masked_loss', 'guided_step', 'GuidedResult',
+           'visible_psnr', 'guided_sample']
 
 # %% ../nbs/05_guidance.ipynb #8f5b297d
 _SKIP = {'epsilon': lambda a, b: 1/a, 'v_prediction': lambda a, b: a/(a*a + b*b), 'flow': lambda a, b: 1., 'sample': lambda a, b: 0.}
 
 class VideoBackend:
-    "What the guided sampler needs from a video diffusion model: subclasses supply levels, coefficients, x̂0 and the spaces."
+    "What the guided sampler needs from a video diffusion model: the schedule, the denoiser and the spaces (a backend supplies the methods that raise)."
     space:str = 'pixel'            # where the guidance loss is taken: 'pixel' or 'latent'
     parameterization:str = 've'    # 've' x = x0 + σε; 'vp' x = √ᾱ x0 + √(1-ᾱ) ε; 'flow' x = (1-s) x0 + s ε
     prediction:str = 'epsilon'     # what the network predicts: 'epsilon', 'v_prediction', 'flow' (velocity) or 'sample'
     batched:bool = False           # True if x may carry a leading batch dimension (several samples in one call)
-    takes_end_frame:bool = False   # does `condition` take a last frame?
-    makes_stage_two:bool = True    # can `image_to_video` animate from one frame (Stage II)?
     def __init__(self): self.nfe, self.nfe_items, self._levels = 0, 0, None   # subclasses: call super().__init__()
-    def __repr__(self): return f"{type(self).__name__}(space={self.space!r}, parameterization={self.parameterization!r}, nfe={self.nfe})"
-    def reset_counts(self):
-        "Set the network-evaluation counters to zero."
-        self.nfe = self.nfe_items = 0
-    def count(self, items:int=1):
-        "Record one network call on `items` batch items (a CFG pair counts as one call)."
-        self.nfe += 1; self.nfe_items += int(items)
-    @property
-    def schedule(self)->Tensor:
-        "The levels set by the last `levels(steps)` call."
-        if getattr(self, '_levels', None) is None: raise RuntimeError(f"{type(self).__name__}: call levels(steps) first to set the schedule (and super().__init__() in __init__)")
-        return self._levels
-    @property
-    def steps(self)->int: return len(self.schedule) - 1
-    def level(self, i:int)->float:
-        "The level value at index `i` in [0, steps] (σ, ᾱ or s)."
-        if not (isinstance(i, int) and 0 <= i <= self.steps): raise IndexError(f"level index must be an int in [0, {self.steps}], got {i!r}")
-        return float(self.schedule[i])
-    def _check_i(self, i:int, name:str='i'):
-        if not (isinstance(i, int) and 0 <= i < self.steps): raise IndexError(f"{name} must be a step index in [0, {self.steps - 1}], got {i!r}")
-    # --- a backend supplies ---------------------------------------------------------------------------
+    # --- the schedule: the levels and their coefficients; the step and the renoising follow from them
     def levels(self, steps:int)->Tensor:
         "The `steps + 1` levels of a run, noisiest first, the clean end last; sets the schedule."
         raise NotImplementedError
     def coefficients(self, i:int)->tuple:
         "(a, b) with x = a·x0 + b·ε at level `i` (i may be `steps`, the clean end)."
         raise NotImplementedError
-    def predict_x0(self, x:Tensor, i:int)->Tensor:
-        "The network's clean estimate x̂0 (Eq. 10) in the space of x, differentiable in x; one counted network call."
-        raise NotImplementedError
-    def prior_to_space(self, video:Tensor, mask:Tensor)->tuple:
-        "(target, mask) in the guidance space from a pixel prior video F×3×H×W in [0, 1] and a binary mask F×1×H×W."
-        raise NotImplementedError
-    def to_video(self, x:Tensor)->Tensor:
-        "A clean sample as an F×3×H×W video in [0, 1]."
-        raise NotImplementedError
-    def condition(self, image, prompt:str='', **kwargs):
-        "Fix the conditioning (first frame, text, end frame where taken) of the next sampling run; returns self."
-        raise NotImplementedError
-    def image_to_video(self, image, prompt:str='', **kwargs)->Tensor:
-        "Stage II: a video F×3×H×W in [0, 1] that starts at `image`, sampled without guidance."
-        raise NotImplementedError
-    # --- written once, from the coefficients ----------------------------------------------------------
-    def sample_shape(self, target:Tensor)->tuple:
-        "The shape of a sample whose image in the guidance space has the shape of `target` (the same, unless guided in another space)."
-        return tuple(target.shape)
-    @staticmethod
-    def recommended_guidance()->GuidanceSettings:
-        "The guidance settings a journey uses with this backend unless told otherwise (the authors' for real models)."
-        return GuidanceSettings()
-    def journey_defaults(self)->dict:
-        "What a journey uses with this backend unless told otherwise: size (H, W), Stage I frames, Stage II frames, guidance, CFG and steps per stage."
-        return dict(size=(512, 512), frames=41, motion_frames=49, guidance=self.recommended_guidance(),
-                    stage1_cfg=None, stage2_cfg=None, stage2_steps=None)
-    def check_request(self, height:int, width:int, num_frames:int):
-        "Raise, naming the nearest valid values, unless the model can make `num_frames` frames of height×width (here: anything ≥ 1)."
-        for name, v in (('height', height), ('width', width), ('num_frames', num_frames)):
-            if not isinstance(v, int) or v < 1: raise ValueError(f"{name} must be a positive int, got {v!r}")
-    def to_guidance_space(self, x0:Tensor)->Tensor:
-        "x̂0 in the space of the loss (identity; a latent model guided in pixel space decodes)."
-        return x0
-    def skip_coefficient(self, i:int)->float:
-        "∂x̂0/∂x at level `i` with the network output held fixed (the skip path)."
-        if self.prediction not in _SKIP: raise ValueError(f"prediction must be one of {tuple(_SKIP)}, got {self.prediction!r}")
-        return float(_SKIP[self.prediction](*self.coefficients(i)))
-    def denoise(self, x:Tensor, i:int, detach_network:bool=False)->Tensor:
-        "x̂0 at level `i`; with `detach_network` its gradient is the skip path only."
-        self._check_i(i)
-        if not detach_network: return self.predict_x0(x, i)
-        with torch.no_grad(): x0 = self.predict_x0(x.detach(), i)
-        return x0 + self.skip_coefficient(i)*(x - x.detach()) if x.requires_grad else x0
-    def transition(self, i:int)->tuple:
-        "((a, b) at level `i`, (a', b') where the step from `i` lands): level `i + 1` (a scheduler may differ, see `06_video_models`)."
-        self._check_i(i)
-        return self.coefficients(i), self.coefficients(i + 1)
     def step(self, x:Tensor, x0:Tensor, i:int, generator=None)->Tensor:
         "The deterministic step (Eq. 9) from level `i` to `i + 1`: x' = a'·x̂0 + b'·(x - a·x̂0)/b."
         (a, b), (an, bn) = self.transition(i)
@@ -115,15 +46,91 @@ class VideoBackend:
         (a, b), (an, bn) = self.transition(i)
         scale, std = renoise_coefficients(an, bn, a, b)
         return scale*x + std*_randn_like(x, generator)
-    def init_noise(self, shape, generator:torch.Generator|None=None, dtype=torch.float32, device=None)->Tensor:
-        "Pure noise b_0·ε at level 0."
-        b = self.coefficients(0)[1]
-        dev = generator.device if generator is not None else (device or 'cpu')
-        return (b*torch.randn(tuple(shape), generator=generator, dtype=dtype, device=dev)).to(device or dev)
-    def noise_scale(self, i:int)->float:
-        "The σ-like scale of the jacobian-free step: a·b at level `i` (σ for VE)."
-        self._check_i(i)
-        a, b = self.coefficients(i); return float(a*b)
+    # --- the denoiser (Eq. 10)
+    def predict_x0(self, x:Tensor, i:int)->Tensor:
+        "The network's clean estimate x̂0 (Eq. 10) in the space of x, differentiable in x; one counted network call."
+        raise NotImplementedError
+    # --- the spaces: where the loss is taken, and back to a video
+    def prior_to_space(self, video:Tensor, mask:Tensor)->tuple:
+        "(target, mask) in the guidance space from a pixel prior video F×3×H×W in [0, 1] and a binary mask F×1×H×W."
+        raise NotImplementedError
+    def to_guidance_space(self, x0:Tensor)->Tensor:
+        "x̂0 in the space of the loss (identity; a latent model guided in pixel space decodes)."
+        return x0
+    def to_video(self, x:Tensor)->Tensor:
+        "A clean sample as an F×3×H×W video in [0, 1]."
+        raise NotImplementedError
+
+# %% ../nbs/05_guidance.ipynb #37dcf239
+@patch
+def __repr__(self:VideoBackend): return f"{type(self).__name__}(space={self.space!r}, parameterization={self.parameterization!r}, nfe={self.nfe})"
+
+@patch
+def reset_counts(self:VideoBackend):
+    "Set the network-evaluation counters to zero."
+    self.nfe = self.nfe_items = 0
+
+@patch
+def count(self:VideoBackend, items:int=1):
+    "Record one network call on `items` batch items (a CFG pair counts as one call)."
+    self.nfe += 1; self.nfe_items += int(items)
+
+@patch(as_prop=True)
+def schedule(self:VideoBackend)->Tensor:
+    "The levels set by the last `levels(steps)` call."
+    if getattr(self, '_levels', None) is None: raise RuntimeError(f"{type(self).__name__}: call levels(steps) first to set the schedule (and super().__init__() in __init__)")
+    return self._levels
+
+@patch(as_prop=True)
+def steps(self:VideoBackend)->int: return len(self.schedule) - 1
+
+@patch
+def level(self:VideoBackend, i:int)->float:
+    "The level value at index `i` in [0, steps] (σ, ᾱ or s)."
+    if not (isinstance(i, int) and 0 <= i <= self.steps): raise IndexError(f"level index must be an int in [0, {self.steps}], got {i!r}")
+    return float(self.schedule[i])
+
+@patch
+def _check_i(self:VideoBackend, i:int, name:str='i'):
+    if not (isinstance(i, int) and 0 <= i < self.steps): raise IndexError(f"{name} must be a step index in [0, {self.steps - 1}], got {i!r}")
+
+@patch
+def transition(self:VideoBackend, i:int)->tuple:
+    "((a, b) at level `i`, (a', b') where the step from `i` lands): level `i + 1` (a scheduler may differ, see `06_video_models`)."
+    self._check_i(i)
+    return self.coefficients(i), self.coefficients(i + 1)
+
+@patch
+def skip_coefficient(self:VideoBackend, i:int)->float:
+    "∂x̂0/∂x at level `i` with the network output held fixed (the skip path)."
+    if self.prediction not in _SKIP: raise ValueError(f"prediction must be one of {tuple(_SKIP)}, got {self.prediction!r}")
+    return float(_SKIP[self.prediction](*self.coefficients(i)))
+
+@patch
+def denoise(self:VideoBackend, x:Tensor, i:int, detach_network:bool=False)->Tensor:
+    "x̂0 at level `i`; with `detach_network` its gradient is the skip path only."
+    self._check_i(i)
+    if not detach_network: return self.predict_x0(x, i)
+    with torch.no_grad(): x0 = self.predict_x0(x.detach(), i)
+    return x0 + self.skip_coefficient(i)*(x - x.detach()) if x.requires_grad else x0
+
+@patch
+def init_noise(self:VideoBackend, shape, generator:torch.Generator|None=None, dtype=torch.float32, device=None)->Tensor:
+    "Pure noise b_0·ε at level 0."
+    b = self.coefficients(0)[1]
+    dev = generator.device if generator is not None else (device or 'cpu')
+    return (b*torch.randn(tuple(shape), generator=generator, dtype=dtype, device=dev)).to(device or dev)
+
+@patch
+def noise_scale(self:VideoBackend, i:int)->float:
+    "The σ-like scale of the jacobian-free step: a·b at level `i` (σ for VE)."
+    self._check_i(i)
+    a, b = self.coefficients(i); return float(a*b)
+
+@patch
+def sample_shape(self:VideoBackend, target:Tensor)->tuple:
+    "The shape of a sample whose image in the guidance space has the shape of `target` (the same, unless guided in another space)."
+    return tuple(target.shape)
 
 def _randn_like(x:Tensor, generator=None)->Tensor:
     dev = generator.device if generator is not None else x.device
@@ -142,10 +149,42 @@ def renoise_coefficients(a_from:float, # signal coefficient a at the cleaner lev
     if var < -1e-12*max(b_to**2, 1e-30): raise ValueError(f"level (a={a_to}, b={b_to}) is not noisier than (a={a_from}, b={b_from}): cannot renoise backwards")
     return float(scale), float(math.sqrt(max(var, 0.)))
 
+# %% ../nbs/05_guidance.ipynb #78db5d3e
+class JourneyBackend:
+    "What a journey asks of a backend beyond sampling (a mixin of every journey backend): conditioning, Stage II, its defaults, the requests it takes."
+    takes_end_frame:bool = False   # does `condition` take a last frame?
+    makes_stage_two:bool = True    # can `image_to_video` animate from one frame (Stage II)?
+    def condition(self, image, prompt:str='', **kwargs):
+        "Fix the conditioning of the next sampling run (first frame, text, end frame where taken, CFG weight); returns self."
+        raise NotImplementedError
+    def image_to_video(self, image, prompt:str='', **kwargs)->Tensor:
+        "Stage II: a video F×3×H×W in [0, 1] that starts at `image`, sampled without guidance."
+        raise NotImplementedError
+    @staticmethod
+    def recommended_guidance()->GuidanceSettings:
+        "The guidance settings a journey uses with this backend unless told otherwise (the authors' for real models)."
+        return GuidanceSettings()
+    def journey_defaults(self)->dict:
+        "What a journey uses with this backend unless told otherwise: size (H, W), Stage I frames, Stage II frames, guidance, CFG and steps per stage."
+        return dict(size=(512, 512), frames=41, motion_frames=49, guidance=self.recommended_guidance(),
+                    stage1_cfg=None, stage2_cfg=None, stage2_steps=None)
+    def check_request(self, height:int, width:int, num_frames:int):
+        "Raise, naming the nearest valid values, unless the model can make `num_frames` frames of height×width (here: anything ≥ 1)."
+        for name, v in (('height', height), ('width', width), ('num_frames', num_frames)):
+            if not isinstance(v, int) or v < 1: raise ValueError(f"{name} must be a positive int, got {v!r}")
+    def frames_ok(self, num_frames:int)->bool:
+        "Does the model take `num_frames` frames? (here: any count ≥ 1)"
+        return isinstance(num_frames, int) and num_frames >= 1
+    def nearest_frames(self, num_frames:int)->list:
+        "The valid frame counts nearest to `num_frames`: the one below (if any) and the one above."
+        below = next((n for n in range(num_frames - 1, 0, -1) if self.frames_ok(n)), None)
+        above = next(n for n in range(max(num_frames, 0) + 1, max(num_frames, 0) + 10_000) if self.frames_ok(n))
+        return [n for n in (below, above) if n is not None]
+
 # %% ../nbs/05_guidance.ipynb #9609b6d6
 def _flow_s(sigma): return sigma/(1 + sigma)
 
-class GaussianPriorBackend(VideoBackend):
+class GaussianPriorBackend(JourneyBackend, VideoBackend):
     "The Gaussian video prior as a backend in pixel space: Karras σ levels, the exact denoiser, 've', 'vp' or 'flow' coordinates."
     space, batched = 'pixel', True
     _LEVEL = {'ve': lambda s: s, 'vp': lambda s: 1/(1 + s*s), 'flow': _flow_s}
@@ -193,49 +232,63 @@ class GaussianPriorBackend(VideoBackend):
         self.count(x.shape[0] if x.ndim > 4 else 1)
         a, b = self.coefficients(i)
         return self.prior.denoise(x/a, b/a)
-    def condition(self, image, # the current view: PIL, H×W×3 array or 3×H×W tensor in [0, 1]
-                  prompt:str='', # ignored: the prior takes no text
-                  num_frames:int|None=None, # frames to sample (None: the length of the prior video given to the sampler)
-                  **kwargs): # other conditioning (end frame, negative prompt, generator) is not used by the prior
-        "Condition on the current view: the prior is fitted to it (now, or for the prior video the sampler brings); returns self."
-        self._image = image_to_tensor(image).float().cpu()
-        self.prior = None if num_frames is None else self._fit(num_frames)
-        return self
-    def _fit(self, frames:int, mean:Tensor|None=None)->GaussianVideoPrior:
-        "A prior fitted to the conditioning view for `frames` frames; a scene prior around `mean` if given."
-        if not self.scene: return GaussianVideoPrior.fit(self._image, frames=frames, rho=self.rho_t)
-        p = GaussianVideoPrior.fit(self._image, frames=frames, rho=self.rho_t, basis='pca', detrend=self.detrend)
-        return p if mean is None else p.with_mean(mean)
-    def prior_to_space(self, video:Tensor, mask:Tensor)->tuple:
-        "Identity (pixel space, the prior's [0, 1] range); a conditioned backend fits its prior to the video (around its filled holes)."
-        if self._image is not None: self.prior = self._fit(video.shape[0], fill_holes(video, mask) if self.scene else None)
-        if self.prior is None: raise RuntimeError("no prior yet: call condition(image) or pass a GaussianVideoPrior")
-        if tuple(video.shape) != self.prior.shape:
-            raise ValueError(f"the prior was fitted for videos of shape F×C×H×W = {self.prior.shape}, got {tuple(video.shape)} "
-                             f"(fit it for the padded length: GaussianPriorBackend.fit(image, frames={video.shape[0]}), or let condition(image) fit it)")
-        return video.float(), mask.float()
-    def to_video(self, x:Tensor)->Tensor:
-        "The sample clamped to [0, 1]."
-        return x.clamp(0, 1)
     @staticmethod
     def recommended_guidance()->GuidanceSettings:
         "Guidance that works for the exact prior: Eq. 11 through the denoiser to the last step, few renoising rounds (`10_ablations`)."
         return GuidanceSettings(mode='dps', weight=1., steps=25, renoise_rounds=2, renoise_until=4, guide_until=1., pad=2)
-    def journey_defaults(self)->dict:
-        "A CPU journey: 256², a 16-frame Stage I (2 padding copies each side), an 8-frame Stage II, the recommended guidance; no text, so no CFG."
-        return dict(size=(256, 256), frames=16, motion_frames=8, guidance=self.recommended_guidance(),
-                    stage1_cfg=None, stage2_cfg=None, stage2_steps=None)
-    def image_to_video(self, image, # the start frame (as for `condition`)
-                       prompt:str='', # ignored
-                       num_frames:int=16, # frames of the clip, the start frame included
-                       generator:torch.Generator|None=None, # randomness of the sample
-                       **kwargs)->Tensor: # F×3×H×W in [0, 1]
-        "Stage II: an exact sample of the prior given that its first frame is `image` (closed form)."
-        self.condition(image)
-        first = self._image
-        self.prior = self._fit(num_frames, first[None].expand(num_frames, -1, -1, -1) if self.scene else None)
-        self.count()
-        return self.prior.condition_on_frames(first[None], [0], generator=generator)[0].clamp(0, 1)
+
+# %% ../nbs/05_guidance.ipynb #8a0900c8
+@patch
+def condition(self:GaussianPriorBackend, image, # the current view: PIL, H×W×3 array or 3×H×W tensor in [0, 1]
+              prompt:str='', # ignored: the prior takes no text
+              num_frames:int|None=None, # frames to sample (None: the length of the prior video given to the sampler)
+              **kwargs): # other conditioning (end frame, negative prompt, generator, CFG weight) is not used by the prior
+    "Condition on the current view: the prior is fitted to it (now, or for the prior video the sampler brings); returns self."
+    self._image = image_to_tensor(image).float().cpu()
+    self.prior = None if num_frames is None else self._fit(num_frames)
+    return self
+
+@patch
+def _fit(self:GaussianPriorBackend, frames:int, mean:Tensor|None=None)->GaussianVideoPrior:
+    "A prior fitted to the conditioning view for `frames` frames; a scene prior around `mean` if given."
+    if not self.scene: return GaussianVideoPrior.fit(self._image, frames=frames, rho=self.rho_t)
+    p = GaussianVideoPrior.fit(self._image, frames=frames, rho=self.rho_t, basis='pca', detrend=self.detrend)
+    return p if mean is None else p.with_mean(mean)
+
+@patch
+def prior_to_space(self:GaussianPriorBackend, video:Tensor, mask:Tensor)->tuple:
+    "Identity (pixel space, the prior's [0, 1] range); a conditioned backend fits its prior to the video (around its filled holes)."
+    if self._image is not None: self.prior = self._fit(video.shape[0], fill_holes(video, mask) if self.scene else None)
+    if self.prior is None: raise RuntimeError("no prior yet: call condition(image) or pass a GaussianVideoPrior")
+    if tuple(video.shape) != self.prior.shape:
+        raise ValueError(f"the prior was fitted for videos of shape F×C×H×W = {self.prior.shape}, got {tuple(video.shape)} "
+                         f"(fit it for the padded length: GaussianPriorBackend.fit(image, frames={video.shape[0]}), or let condition(image) fit it)")
+    return video.float(), mask.float()
+
+@patch
+def to_video(self:GaussianPriorBackend, x:Tensor)->Tensor:
+    "The sample clamped to [0, 1]."
+    return x.clamp(0, 1)
+
+# %% ../nbs/05_guidance.ipynb #57dc42a2
+@patch
+def journey_defaults(self:GaussianPriorBackend)->dict:
+    "A CPU journey: 256², a 16-frame Stage I (2 padding copies each side), an 8-frame Stage II, the recommended guidance; no text, so no CFG."
+    return dict(size=(256, 256), frames=16, motion_frames=8, guidance=self.recommended_guidance(),
+                stage1_cfg=None, stage2_cfg=None, stage2_steps=None)
+
+@patch
+def image_to_video(self:GaussianPriorBackend, image, # the start frame (as for `condition`)
+                   prompt:str='', # ignored
+                   num_frames:int=16, # frames of the clip, the start frame included
+                   generator:torch.Generator|None=None, # randomness of the sample
+                   **kwargs)->Tensor: # F×3×H×W in [0, 1]
+    "Stage II: an exact sample of the prior given that its first frame is `image` (closed form)."
+    self.condition(image)
+    first = self._image
+    self.prior = self._fit(num_frames, first[None].expand(num_frames, -1, -1, -1) if self.scene else None)
+    self.count()
+    return self.prior.condition_on_frames(first[None], [0], generator=generator)[0].clamp(0, 1)
 
 # %% ../nbs/05_guidance.ipynb #362046a5
 def assemble_prior(first:Tensor, # 3×H×W the input view I_0, values in [0, 1]

@@ -20,7 +20,7 @@ from .gaussian_prior import GaussianVideoPrior
 # %% auto #0
 __all__ = ['logger', 'NEGATIVE_PROMPT', 'INPAINT_MODELS', 'as_hole_mask', 'dilate_mask', 'telea_fill', 'Inpainter',
            'TeleaInpainter', 'GaussianPriorInpainter', 'InpaintSettings', 'DiffusersInpainter', 'load_inpainter',
-           'extend_cloud', 'EndView', 'fill_end_view']
+           'tiny_inpaint_pipeline', 'extend_cloud', 'EndView', 'fill_end_view']
 
 # %% ../nbs/07_inpaint.ipynb #3de6e96e
 logger = logging.getLogger('dreamjourney.inpaint')
@@ -242,6 +242,25 @@ def load_inpainter(name_or_path:str, # 'gaussian', 'telea', a key of INPAINT_MOD
     pipe = AutoPipelineForInpainting.from_pretrained(src, **kwargs)
     if device is not None: pipe = pipe.to(device)
     return DiffusersInpainter(pipe, settings, name=src)
+
+# %% ../nbs/07_inpaint.ipynb #d3bb06d0
+def tiny_inpaint_pipeline(seed:int=0, # seed for the random weights
+                         ):
+    "A `StableDiffusionInpaintPipeline` with tiny random components, for tests (no files, no network)."
+    from diffusers import StableDiffusionInpaintPipeline, UNet2DConditionModel, AutoencoderKL, PNDMScheduler
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        unet = UNet2DConditionModel(block_out_channels=(8, 16), layers_per_block=1, sample_size=16, in_channels=9, out_channels=4,
+                                    down_block_types=('DownBlock2D', 'CrossAttnDownBlock2D'), up_block_types=('CrossAttnUpBlock2D', 'UpBlock2D'),
+                                    cross_attention_dim=16, attention_head_dim=(2, 4), norm_num_groups=4)
+        vae = AutoencoderKL(block_out_channels=(8, 16), in_channels=3, out_channels=3, latent_channels=4, norm_num_groups=4, sample_size=32,
+                            down_block_types=('DownEncoderBlock2D',) * 2, up_block_types=('UpDecoderBlock2D',) * 2)
+        text = CLIPTextModel(CLIPTextConfig(bos_token_id=0, eos_token_id=2, hidden_size=16, intermediate_size=32, num_attention_heads=2,
+                                            num_hidden_layers=2, vocab_size=1000, projection_dim=16, max_position_embeddings=77))
+    return StableDiffusionInpaintPipeline(unet=unet, vae=vae, text_encoder=text.eval(), tokenizer=CLIPTokenizer(model_max_length=77),
+                                          scheduler=PNDMScheduler(skip_prk_steps=True, steps_offset=1),
+                                          safety_checker=None, feature_extractor=None, requires_safety_checker=False)
 
 # %% ../nbs/07_inpaint.ipynb #f14530f9
 def extend_cloud(cloud:PointCloud, # the existing cloud (world space)

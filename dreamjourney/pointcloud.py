@@ -150,6 +150,7 @@ def render_points_reference(cloud:PointCloud, # the points to draw
 
 # %% ../nbs/04_pointcloud.ipynb #f7dae8a9
 import os, sys, threading
+from types import SimpleNamespace
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
@@ -198,6 +199,7 @@ def _render_buffers(dev, chunk:int, H:int, W:int, Hp:int, Wp:int)->dict:
     if dev.type == 'cpu': _scratch.buffers = buffers
     return buffers
 
+# %% ../nbs/04_pointcloud.ipynb #bdaa89cc
 def render_points(cloud:PointCloud, # the points to draw
                   K, # 3×3 intrinsics
                   poses, # (F, 4, 4) or (4, 4) camera-to-world poses
@@ -216,6 +218,55 @@ def render_points(cloud:PointCloud, # the points to draw
     with _cpu_threads(RENDER_CPU_THREADS if dev.type == 'cpu' else None):
         return _render(cloud, K, P, H, W, radius, near, background)
 
+# %% ../nbs/04_pointcloud.ipynb #83184020
+def _zbuffer_of(s, view:int, first:int, last:int):
+    "The z-buffer of points first:last in one view, in this thread's scratch buffer (`s`: the render's setup, see `_render`)."
+    cloud, cameras, dev, chunk, H, W, Hp, Wp, empty_slot = s.cloud, s.cameras, s.dev, s.chunk, s.H, s.W, s.Hp, s.Wp, s.empty_slot
+    near, reach, offsets, r2, origin, far_off = s.near, s.reach, s.offsets, s.r2, s.origin, s.far_off
+    exact_in_float32, one_side, diagonal = s.exact_in_float32, s.one_side, s.diagonal
+    buf = _render_buffers(dev, chunk, H, W, Hp, Wp)
+    zbuffer, index = buf['zbuffer'], buf['index']
+    zbuffer.fill_(empty_slot)
+    for start in range(first, last, chunk):
+        n = min(chunk, last - start)
+        u, v, col, row, col_in, row_in, scratch, pixel = (buf[name][:n] for name in _FLOAT_BUFFERS)
+        zu, zv, z = torch.addmm(cameras[view, :, 3:], cameras[view, :, :3], cloud.points[start:start + n].T,
+                                out=buf['projected'][:3 * n].view(3, n))
+        torch.div(zu, z, out=u).nan_to_num_(nan=-far_off, posinf=far_off, neginf=-far_off)
+        torch.div(zv, z, out=v).nan_to_num_(nan=-far_off, posinf=far_off, neginf=-far_off)
+        torch.add(u, 0.5, out=col).floor_(); torch.add(v, 0.5, out=row).floor_()         # the pixel each point falls in
+        torch.clamp(col, -reach, W - 1 + reach, out=col_in); torch.clamp(row, -reach, H - 1 + reach, out=row_in)
+        in_view = torch.gt(z, near, out=scratch).mul_(col.eq_(col_in)).mul_(row.eq_(row_in))   # 1.0 in front and in view
+        off_view = buf['int32'][:n].copy_(in_view.sub_(1)).bitwise_and_(0x7FFFFFFF)     # 0, or 0x7FFFFFFF off view
+        sort_key = buf['sort_key'][:n].copy_(z.abs_().view(torch.int32).bitwise_or_(off_view))   # depth bits ...
+        torch.add(buf['point_ids'][:n], sort_key, alpha=1 << 32, out=sort_key)           # ... << 32 | point index
+        if start: sort_key.add_(start)
+        if exact_in_float32: torch.add(col_in, row_in, alpha=Wp, out=pixel).add_(origin)
+        else: pixel = torch.add(col_in.double(), row_in.double(), alpha=Wp).add_(origin)
+        target = index[:n]
+        def splat(pixels):
+            "Keep, at each pixel, the smaller of its key and the proposed point's."
+            target.copy_(off_view.copy_(pixels) if exact_in_float32 else pixels)   # (off_view's buffer is free by now)
+            zbuffer.scatter_reduce_(0, target, sort_key, 'amin')
+        splat(pixel)
+        spare = scratch if exact_in_float32 else None
+        if one_side:
+            du, dv = u.sub_(col_in), v.sub_(row_in)                                     # offset from the pixel centre, in [-½, ½)
+            du2, dv2 = torch.square(du, out=col), torch.square(dv, out=row)
+            gap_u = torch.abs(du, out=col_in).sub_(1).square_(); gap_v = torch.abs(dv, out=row_in).sub_(1).square_()   # (|d| - 1)²
+            step_u, step_v = du.sign_(), dv.sign_().mul_(Wp)                            # towards the neighbour it leans to
+            reaches_u = dv2.add_(gap_u).le_(r2); reaches_v = du2.add_(gap_v).le_(r2)
+            splat(torch.addcmul(pixel, step_u, reaches_u, out=spare))                   # not covered: its own pixel again
+            splat(torch.addcmul(pixel, step_v, reaches_v, out=spare))
+            if diagonal: splat(torch.addcmul(pixel, step_u.add_(step_v), gap_u.add_(gap_v).le_(r2), out=spare))
+        elif offsets:
+            du, dv = u.sub_(col_in), v.sub_(row_in)
+            for dx, dy in offsets:
+                reaches = torch.sub(du, dx, out=scratch).square_().add_(torch.sub(dv, dy, out=col).square_()).le_(r2)
+                splat(torch.add(pixel, reaches, alpha=dy * Wp + dx, out=row if exact_in_float32 else None))
+    return zbuffer
+
+# %% ../nbs/04_pointcloud.ipynb #b5ad1aab
 def _render(cloud, K, P, H, W, radius, near, background):
     dev, n_views, n_points = cloud.points.device, len(P), len(cloud)
     if sys.byteorder != 'little': raise NotImplementedError("render_points reads z-buffer words assuming a little-endian machine")
@@ -232,57 +283,16 @@ def _render(cloud, K, P, H, W, radius, near, background):
     one_side = reach == 1 and radius < 1                               # radius in (½, 1): neighbours on one side only
     diagonal = (1, 1) in offsets                                       # ... and the diagonal one (radius ≥ 1/√2)
     r2, origin, far_off = radius * radius, float(pad * Wp + pad), 1e30
-    if n_points: cameras = _projection_matrices(K, P)
-    def zbuffer_of(view, first, last):
-        "The z-buffer of points first:last in one view, in this thread's scratch buffer."
-        buf = _render_buffers(dev, chunk, H, W, Hp, Wp)
-        zbuffer, index = buf['zbuffer'], buf['index']
-        zbuffer.fill_(empty_slot)
-        for start in range(first, last, chunk):
-            n = min(chunk, last - start)
-            u, v, col, row, col_in, row_in, scratch, pixel = (buf[name][:n] for name in _FLOAT_BUFFERS)
-            zu, zv, z = torch.addmm(cameras[view, :, 3:], cameras[view, :, :3], cloud.points[start:start + n].T,
-                                    out=buf['projected'][:3 * n].view(3, n))
-            torch.div(zu, z, out=u).nan_to_num_(nan=-far_off, posinf=far_off, neginf=-far_off)
-            torch.div(zv, z, out=v).nan_to_num_(nan=-far_off, posinf=far_off, neginf=-far_off)
-            torch.add(u, 0.5, out=col).floor_(); torch.add(v, 0.5, out=row).floor_()         # the pixel each point falls in
-            torch.clamp(col, -reach, W - 1 + reach, out=col_in); torch.clamp(row, -reach, H - 1 + reach, out=row_in)
-            in_view = torch.gt(z, near, out=scratch).mul_(col.eq_(col_in)).mul_(row.eq_(row_in))   # 1.0 in front and in view
-            off_view = buf['int32'][:n].copy_(in_view.sub_(1)).bitwise_and_(0x7FFFFFFF)     # 0, or 0x7FFFFFFF off view
-            sort_key = buf['sort_key'][:n].copy_(z.abs_().view(torch.int32).bitwise_or_(off_view))   # depth bits ...
-            torch.add(buf['point_ids'][:n], sort_key, alpha=1 << 32, out=sort_key)           # ... << 32 | point index
-            if start: sort_key.add_(start)
-            if exact_in_float32: torch.add(col_in, row_in, alpha=Wp, out=pixel).add_(origin)
-            else: pixel = torch.add(col_in.double(), row_in.double(), alpha=Wp).add_(origin)
-            target = index[:n]
-            def splat(pixels):
-                "Keep, at each pixel, the smaller of its key and the proposed point's."
-                target.copy_(off_view.copy_(pixels) if exact_in_float32 else pixels)   # (off_view's buffer is free by now)
-                zbuffer.scatter_reduce_(0, target, sort_key, 'amin')
-            splat(pixel)
-            spare = scratch if exact_in_float32 else None
-            if one_side:
-                du, dv = u.sub_(col_in), v.sub_(row_in)                                     # offset from the pixel centre, in [-½, ½)
-                du2, dv2 = torch.square(du, out=col), torch.square(dv, out=row)
-                gap_u = torch.abs(du, out=col_in).sub_(1).square_(); gap_v = torch.abs(dv, out=row_in).sub_(1).square_()   # (|d| - 1)²
-                step_u, step_v = du.sign_(), dv.sign_().mul_(Wp)                            # towards the neighbour it leans to
-                reaches_u = dv2.add_(gap_u).le_(r2); reaches_v = du2.add_(gap_v).le_(r2)
-                splat(torch.addcmul(pixel, step_u, reaches_u, out=spare))                   # not covered: its own pixel again
-                splat(torch.addcmul(pixel, step_v, reaches_v, out=spare))
-                if diagonal: splat(torch.addcmul(pixel, step_u.add_(step_v), gap_u.add_(gap_v).le_(r2), out=spare))
-            elif offsets:
-                du, dv = u.sub_(col_in), v.sub_(row_in)
-                for dx, dy in offsets:
-                    reaches = torch.sub(du, dx, out=scratch).square_().add_(torch.sub(dv, dy, out=col).square_()).le_(r2)
-                    splat(torch.add(pixel, reaches, alpha=dy * Wp + dx, out=row if exact_in_float32 else None))
-        return zbuffer
+    cameras = _projection_matrices(K, P) if n_points else None
+    s = SimpleNamespace(cloud=cloud, cameras=cameras, dev=dev, chunk=chunk, H=H, W=W, Hp=Hp, Wp=Wp, empty_slot=empty_slot, near=near, reach=reach,
+                        offsets=offsets, r2=r2, origin=origin, far_off=far_off, exact_in_float32=exact_in_float32, one_side=one_side, diagonal=diagonal)
     two_threads = dev.type == 'cpu' and RENDER_CPU_WORKERS > 1 and n_points >= 2 * 32768 and _idle_core()
     for view in range(n_views):
         if two_threads:                                                # each thread on half the points, then one exact merge
-            other_half = _helper().submit(zbuffer_of, view, n_points // 2, n_points)
-            zbuffer = zbuffer_of(view, 0, n_points // 2)
+            other_half = _helper().submit(_zbuffer_of, s, view, n_points // 2, n_points)
+            zbuffer = _zbuffer_of(s, view, 0, n_points // 2)
             torch.minimum(zbuffer, other_half.result(), out=zbuffer)
-        else: zbuffer = zbuffer_of(view, 0, n_points)
+        else: zbuffer = _zbuffer_of(s, view, 0, n_points)
         words = zbuffer.view(Hp, Wp)[pad:pad + H, pad:pad + W].view(torch.int32)   # little-endian: (point index, depth bits)
         winner, depth_bits = words[..., 0::2], words[..., 1::2]
         torch.ne(depth_bits, _EMPTY_HIGH, out=mask[view, 0])
@@ -290,7 +300,6 @@ def _render(cloud, K, P, H, W, radius, near, background):
         buffers['winner'].view(H, W).copy_(winner)
         for c in range(3): torch.index_select(colors[:, c], 0, buffers['winner'], out=rgb[view, c].view(-1))
     return rgb, mask, depth
-
 
 # %% ../nbs/04_pointcloud.ipynb #14dfea6a
 def _vec(x): return torch.as_tensor(x, dtype=torch.float64)

@@ -19,8 +19,9 @@ from .paths import (FORMATS, camera_path_entry_poses, fov_from_focal, format_for
 from .pointcloud import PointCloud, unproject, render_points, plotly_figure
 from .inpaint import fill_end_view
 from .director import make_director
-from .journey import (JourneySettings, add_settings_arguments, journey_intrinsics, load_components, load_input_image,
-                                  settings_from_args, stage_seed, step_trajectory)
+from .settings import JourneySettings, add_settings_arguments, settings_from_args
+from .run_folder import load_input_image
+from .stages import journey_intrinsics, load_components, stage_seed, step_trajectory
 
 # %% auto #0
 __all__ = ['JOURNEY_ENTRIES', 'HOLE_COLOUR', 'preview_entries', 'step_poses', 'near_points', 'dense_path', 'StepPreview',
@@ -108,13 +109,13 @@ def _preview_step(s:JourneySettings, parts:dict, view:torch.Tensor, K, step:int,
     "Stage I of one step up to its prior video, in the order of `stage_one`, and the near check along its dense path."
     H, W = view.shape[1:]
     seed = stage_seed(s.seed, step * (2 if s.motion_frames else 1))     # the seed the journey's Stage I of this step gets
-    depth = parts['depth'](view)
+    depth = parts.depth(view)
     poses = step_poses(s, step, depth, seed, path_scale)
     cloud, stopped = unproject(view, depth, K), None
     if not render_points(cloud, K, poses[-1], H, W)[1].any():   # nothing to paint from: the offline inpainter refuses, a model invents the whole view
         stopped = "its end view shows none of the scene (all holes): the inpainter has nothing to continue from, so a journey stops here (turn or move less per step)"
     else:
-        try: end = fill_end_view(cloud, K, poses[-1], H, W, parts['inpainter'], prompt, parts['depth'], seed=seed, check_poses=torch.eye(4)[None])
+        try: end = fill_end_view(cloud, K, poses[-1], H, W, parts.inpainter, prompt, parts.depth, seed=seed, check_poses=torch.eye(4)[None])
         except ValueError as e: stopped = f"painting and lifting its end view fails, as it would in a journey: {e}"
     if stopped is None:
         cloud = end.cloud

@@ -346,7 +346,6 @@ def test_tampered_zero_K(world, finished):
     assert_refused(dj('resume', d, '--device', 'cpu'), 'journey.json', 'K')
     assert changes(before, tree(world)) == []
 
-@XFAIL
 def test_tampered_evaluate_a_corrupt_frame(world, finished):
     "Today: PIL.UnidentifiedImageError (a traceback). Fix: evaluate.read_run reads frames through core.load_image, or catches the error naming the frame."
     d = copy_run(finished, world)

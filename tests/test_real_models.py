@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dreamjourney.cli import main, write_tiny_checkpoints
+from dreamjourney.cli import main
+from dreamjourney.testing import write_tiny_checkpoints
 from dreamjourney.testing import FakeChatServer, canned_reply
 from dreamjourney.gaussian_prior import landscape_image
 

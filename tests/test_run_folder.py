@@ -6,7 +6,7 @@ real (SIGKILL, no cleanup runs) and happen at a chosen write, not after a delay,
 import hashlib, json, os, signal, subprocess, sys
 from pathlib import Path
 import pytest
-import dreamjourney.core, dreamjourney.journey, dreamjourney.pointcloud
+import dreamjourney.core, dreamjourney.run_folder, dreamjourney.pointcloud
 from dreamjourney.cli import main as cli
 from dreamjourney.gaussian_prior import landscape_image
 from dreamjourney.journey import Journey, JourneyLock, JourneySettings, run_journey, resume_journey
@@ -187,7 +187,7 @@ def _kill_at(name:str, nth:int, when:str):
         if when == 'rename': os.replace = die           # atomic_write's temporary file is complete, the rename kills
         out = real(path, data)
         die(); return out
-    dreamjourney.journey.atomic_write = dreamjourney.pointcloud.atomic_write = write   # every run-folder write goes through these
+    dreamjourney.run_folder.atomic_write = dreamjourney.pointcloud.atomic_write = write   # every run-folder write goes through these
 
 @pytest.mark.parametrize('window', list(WINDOWS))
 def test_killed_in_a_write_window_resumes_to_the_same_journey(tmp_path, window, reference):
@@ -203,7 +203,7 @@ def test_killed_in_a_write_window_resumes_to_the_same_journey(tmp_path, window, 
     assert_same_journey(d, reference)
 
 # --- refused operations change nothing, in the folder or beside it ------------------------------------------------------------
-# 09_journey checks --force through `run_journey` onto a non-journey folder, the folder holding the input and the current folder;
+# 09c_journey checks --force through `run_journey` onto a non-journey folder, the folder holding the input and the current folder;
 # here the command line, with every file in and beside the folder checksummed, and the parent-of cases.
 
 @pytest.mark.parametrize('case', ['not-a-journey', 'input-inside', 'input-deeper', 'cwd-inside'])
