@@ -1,0 +1,131 @@
+"""Perpetual journeys (issue 21): does a step cost the same at step 500 as at step 1?
+
+    python benchmarks/perpetual.py --steps 50 --size 128
+    python benchmarks/perpetual.py --steps 500 --size 128 --kill-at 400     # also: killed at step 400, resumed, compared
+    python benchmarks/perpetual.py --steps 200 --size 256
+
+Each journey runs `dreamjourney run` (the Gaussian prior, `--guidance-steps 2`, scikit-image's `coffee` photo) in a
+child process that reports, when it ends, its peak RSS and its I/O counters from /proc/self/io (which include the
+ffmpeg children it reaped). The time of a step is read from the folder, whatever its layout: the modification time
+of the step's last frame minus that of the step before (so it includes the commit of the step before). Reported:
+wall time per step over the first and the last 10% of steps and their ratio; peak RSS; bytes written against the
+folder's final size. Results go to benchmarks/results/perpetual-<steps>-<size>.json, with a plot of time per step.
+"""
+import argparse, json, os, shutil, signal, subprocess, sys, time
+from pathlib import Path
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT/'benchmarks'/'results'
+
+CHILD = r"""
+import json, os, resource, signal, sys
+kill_frame = int(os.environ.get('PERPETUAL_KILL_FRAME', '-1'))
+if kill_frame >= 0:                       # SIGKILL ourselves as frame `kill_frame` is about to be written (mid-stage)
+    import dreamjourney.core as core
+    real = core.atomic_write
+    def write(path, data):
+        if os.path.basename(str(path)) == f'{kill_frame:06d}.png': os.kill(os.getpid(), signal.SIGKILL)
+        return real(path, data)
+    core.atomic_write = write
+    for m in list(sys.modules):
+        if m.startswith('dreamjourney.') and getattr(sys.modules[m], 'atomic_write', None) is real: sys.modules[m].atomic_write = write
+    import dreamjourney.cli
+    for m in list(sys.modules):
+        if m.startswith('dreamjourney.') and getattr(sys.modules[m], 'atomic_write', None) is real: sys.modules[m].atomic_write = write
+from dreamjourney.cli import main
+rc = main(sys.argv[1:])
+io = dict(l.split(': ') for l in open('/proc/self/io').read().split('\n') if l)
+print('PERPETUAL ' + json.dumps(dict(rc=rc, maxrss_kb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+      children_maxrss_kb=resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, io={k: int(v) for k, v in io.items()})))
+sys.exit(rc)
+"""
+
+def photo(path:Path)->Path:
+    "scikit-image's coffee photo as a PNG."
+    from skimage import data
+    from PIL import Image
+    Image.fromarray(data.coffee()).save(path); return path
+
+def child(args:list, env:dict)->dict:
+    "Run the CLI in a child process; its report (rc, peak RSS, /proc/self/io), or the signal that ended it."
+    p = subprocess.run([sys.executable, '-c', CHILD, *args], env=env, capture_output=True, text=True)
+    line = next((l for l in p.stdout.splitlines() if l.startswith('PERPETUAL ')), None)
+    if line is None: return dict(rc=p.returncode, stderr=p.stderr[-2000:])
+    return json.loads(line[len('PERPETUAL '):])
+
+def folder_bytes(d:Path)->int:
+    return sum(p.stat().st_size for p in d.rglob('*') if p.is_file())
+
+def step_times(d:Path, steps:int)->np.ndarray:
+    "Seconds per step from the frames' modification times (the last frame of each step)."
+    frames = sorted((d/'frames').glob('*.png'))
+    per = (len(frames) - 1)//steps
+    ends = [frames[0]] + [frames[per*(s + 1)] for s in range(steps)]
+    t = np.array([p.stat().st_mtime_ns for p in ends], dtype=np.float64)/1e9
+    return np.diff(t)
+
+def summary(times:np.ndarray)->dict:
+    k = max(1, len(times)//10)
+    first, last = float(np.mean(times[:k])), float(np.mean(times[-k:]))
+    return dict(first10_s=first, last10_s=last, ratio=last/first, median_s=float(np.median(times)), total_s=float(times.sum()))
+
+def same_journey(a:Path, b:Path)->list:
+    "Files that differ between two run folders (timings in the records ignored)."
+    diff = []
+    fa = sorted(p.relative_to(a) for p in a.rglob('*') if p.is_file())
+    fb = sorted(p.relative_to(b) for p in b.rglob('*') if p.is_file())
+    if fa != fb: diff.append(f'file lists differ: {sorted(set(map(str, fa)) ^ set(map(str, fb)))[:10]}')
+    for r in fa:
+        if r.suffix in ('.json', '.jsonl', '.mp4') or r.name.startswith('.') or not (b/r).exists(): continue
+        if (a/r).read_bytes() != (b/r).read_bytes(): diff.append(str(r))
+    return diff
+
+def plot(times:np.ndarray, label:str, out:Path, extra:dict|None=None):
+    import matplotlib; matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(6, 3), dpi=80)
+    ax.plot(np.arange(1, len(times) + 1), times, lw=0.8, label=label)
+    for k, v in (extra or {}).items(): ax.plot(np.arange(1, len(v) + 1), v, lw=0.8, label=k)
+    ax.set_xlabel('journey step'); ax.set_ylabel('seconds per step'); ax.set_ylim(bottom=0); ax.legend(); fig.tight_layout()
+    fig.savefig(out); plt.close(fig)
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('--steps', type=int, default=50)
+    p.add_argument('--size', type=int, default=128)
+    p.add_argument('--work', default='/tmp/perpetual', help='where the journeys are made')
+    p.add_argument('--kill-at', type=int, default=None, help='also run the journey killed at this step, resumed, and compare')
+    p.add_argument('--label', default='this version')
+    p.add_argument('--keep', action='store_true', help='keep the run folders')
+    a = p.parse_args()
+    work = Path(a.work); work.mkdir(parents=True, exist_ok=True); RESULTS.mkdir(parents=True, exist_ok=True)
+    img = photo(work/'coffee.png')
+    env = {**os.environ, 'PYTHONPATH': os.pathsep.join([str(ROOT)] + [x for x in os.environ.get('PYTHONPATH', '').split(os.pathsep) if x])}
+    opts = ['--segments', str(a.steps), '--size', str(a.size), '--guidance-steps', '2', '--device', 'cpu']
+    out = work/f'run-{a.steps}-{a.size}'; shutil.rmtree(out, ignore_errors=True)
+    t0 = time.time(); r = child(['run', str(img), '--out', str(out), *opts], env); wall = time.time() - t0
+    if r.get('rc') != 0: sys.exit(f'the journey failed: {r}')
+    times = step_times(out, a.steps)
+    size = folder_bytes(out)
+    res = dict(steps=a.steps, size=a.size, label=a.label, wall_s=wall, **summary(times), peak_rss_mb=r['maxrss_kb']/1024,
+               children_peak_rss_mb=r['children_maxrss_kb']/1024, write_bytes=r['io']['write_bytes'] - r['io']['cancelled_write_bytes'],
+               wchar=r['io']['wchar'], folder_bytes=size, step_seconds=times.tolist())
+    res['written_over_size'] = res['write_bytes']/size
+    if a.kill_at is not None:
+        killed = work/f'killed-{a.steps}-{a.size}'; shutil.rmtree(killed, ignore_errors=True)
+        per = (len(list((out/'frames').glob('*.png'))) - 1)//a.steps
+        k = child(['run', str(img), '--out', str(killed), *opts], {**env, 'PERPETUAL_KILL_FRAME': str(per*a.kill_at + per//2)})
+        res['killed_rc'] = k.get('rc')
+        rr = child(['resume', str(killed), '--device', 'cpu'], env)
+        res['resumed_rc'] = rr.get('rc')
+        res['resumed_differs'] = same_journey(out, killed)
+        if not a.keep: shutil.rmtree(killed, ignore_errors=True)
+    name = f'perpetual-{a.steps}-{a.size}'
+    (RESULTS/f'{name}.json').write_text(json.dumps(res, indent=1))
+    plot(times, a.label, RESULTS/f'{name}.png')
+    if not a.keep: shutil.rmtree(out, ignore_errors=True)
+    show = {k: v for k, v in res.items() if k != 'step_seconds'}
+    print(json.dumps(show, indent=1))
+
+if __name__ == '__main__': main()
