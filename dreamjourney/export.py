@@ -321,22 +321,27 @@ def place_frames(world:JourneyWorld, # the world (`read_world`)
     return names
 
 # %% ../nbs/12a_export.ipynb #b3c19114
-def _track_lines(sc:StageCloud, pending:list)->tuple:
-    "points3D.txt lines of one stage's points from the pending (point ids, image ids, 2D indices) arrays; the arrays left pending."
-    if pending: ids, img, idx = (np.concatenate(a) for a in zip(*pending))
+def _write_tracks(fp, # points3D.txt, open for writing
+                  sc:StageCloud, # the step whose tracks are complete
+                  observed:list, # its observations: (point ids, image ids, 2D indices) arrays, one per frame
+                  chunk:int=4096, # points formatted at a time
+                 )->int: # points written
+    "Write one step's points that some frame sees, each with its track, to points3D.txt."
+    if observed: ids, img, idx = (np.concatenate(a) for a in zip(*observed))
     else: ids = img = idx = np.zeros(0, np.int64)
-    mine = (ids >= sc.first_point) & (ids < sc.first_point + len(sc))
-    rest = [(ids[~mine], img[~mine], idx[~mine])]
-    ids, img, idx = ids[mine], img[mine], idx[mine]
-    order = np.lexsort((img, ids)); ids, pairs = ids[order], np.stack([img[order], idx[order]], 1)
+    order = np.lexsort((img, ids))                                             # by point, then by image
+    ids, pairs = ids[order], np.stack([img[order], idx[order]], 1)
     points, starts = np.unique(ids, return_index=True)
-    tokens, ends = list(map(str, pairs.ravel().tolist())), np.append(starts[1:], len(ids))
+    ends = np.append(starts[1:], len(ids))
     xyz, rgb = sc.cloud.points.numpy(), tensor_to_image(sc.cloud.colors.T[:, None])[0]
-    lines = []
-    for p, a, b in zip(points.tolist(), starts.tolist(), ends.tolist()):
-        x, y, z = xyz[p - sc.first_point].tolist(); r, g, bl = rgb[p - sc.first_point].tolist()
-        lines.append(f"{p + 1} {x:.9g} {y:.9g} {z:.9g} {r} {g} {bl} 0 {' '.join(tokens[2 * a:2 * b])}\n")
-    return ''.join(lines), len(points), rest
+    for c in range(0, len(points), chunk):
+        a0, lines = starts[c], []
+        tokens = list(map(str, pairs[a0:ends[min(c + chunk, len(points)) - 1]].ravel().tolist()))
+        for p, a, b in zip(points[c:c + chunk].tolist(), starts[c:c + chunk].tolist(), ends[c:c + chunk].tolist()):
+            x, y, z = xyz[p - sc.first_point].tolist(); r, g, bl = rgb[p - sc.first_point].tolist()
+            lines.append(f"{p + 1} {x:.9g} {y:.9g} {z:.9g} {r} {g} {bl} 0 {' '.join(tokens[2 * (a - a0):2 * (b - a0)])}\n")
+        fp.write(''.join(lines))
+    return len(points)
 
 def write_colmap(world:JourneyWorld, # the world (`read_world`)
                  out, # the folder: images/ and sparse/0/{cameras,images,points3D}.txt
@@ -349,7 +354,8 @@ def write_colmap(world:JourneyWorld, # the world (`read_world`)
     out = Path(out); model = out/'sparse'/'0'
     names = place_frames(world, out/'images', frames, progress)
     with streamed_file(model/'cameras.txt', text=True) as f: f.write("# CAMERA_ID MODEL WIDTH HEIGHT PARAMS[] (dreamjourney export)\n" + colmap_camera(world))
-    stats, pending, closed, n = dict(images=world.frame_count, points=0, observations=0), [], 0, len(world.stages)
+    stats, closed, n = dict(images=world.frame_count, points=0, observations=0), 0, len(world.stages)
+    pending, firsts = {k: [] for k in range(n)}, np.array([s['first_point'] for s in world.stages], dtype=np.int64)
     with streamed_file(model/'images.txt', text=True) as fi, streamed_file(model/'points3D.txt', text=True) as fp:
         fi.write("# IMAGE_ID QW QX QY QZ TX TY TZ CAMERA_ID NAME, then POINTS2D[] as (X, Y, POINT3D_ID) (dreamjourney export)\n")
         fp.write("# POINT3D_ID X Y Z R G B ERROR TRACK[] as (IMAGE_ID, POINT2D_IDX) (dreamjourney export)\n")
@@ -359,12 +365,14 @@ def write_colmap(world:JourneyWorld, # the world (`read_world`)
             fi.write(f"{f + 1} {' '.join(f'{v:.17g}' for v in q.tolist() + t.tolist())} 1 {names[f]}\n")
             xy = uv.double().numpy() + PIXEL_CENTRE_SHIFT
             fi.write(('%.4f %.4f %d ' * len(ids) % tuple(np.column_stack([xy, ids.numpy() + 1]).ravel().tolist()))[:-1] + '\n')
-            pending.append((ids.numpy(), np.full(len(ids), f + 1), np.arange(len(ids))))
+            cuts = np.append(np.searchsorted(ids.numpy(), firsts), len(ids))       # ids ascend: each step's observations are a slice
+            for k in range(n):
+                if cuts[k + 1] > cuts[k]: pending[k].append((ids.numpy()[cuts[k]:cuts[k + 1]], np.full(cuts[k + 1] - cuts[k], f + 1, np.int32),
+                                                              np.arange(cuts[k], cuts[k + 1], dtype=np.int32)))
             stats['observations'] += len(ids); bar.update()
             upto = n if f == world.frame_count - 1 or not n else world.frame_stages(f + 1, window).start   # steps no later frame tests
             while closed < upto:                                                                         # have complete tracks
-                text, count, pending = _track_lines(world.stage_cloud(closed), pending)
-                fp.write(text); stats['points'] += count; closed += 1
+                stats['points'] += _write_tracks(fp, world.stage_cloud(closed), pending.pop(closed)); closed += 1
         bar.close()
     stats['unseen'] = world.point_count - stats['points']
     return stats
@@ -436,7 +444,7 @@ def write_nerfstudio(world:JourneyWorld, # the world (`read_world`)
     with streamed_file(out/'transforms.json', text=True) as f: json.dump(nerfstudio_transforms(world, names, 'cloud.ply' if cloud else None), f, indent=1)
     return dict(images=world.frame_count, points=world.point_count if cloud else 0)
 
-# %% ../nbs/12a_export.ipynb #667181cb
+# %% ../nbs/12a_export.ipynb #6fa35518
 EXPORT_FORMATS = ('colmap', 'nerfstudio', 'splat', 'ply')
 _WRITES = {'colmap': ('images', 'sparse'), 'nerfstudio': ('images', 'transforms.json', 'cloud.ply')}
 
@@ -479,7 +487,7 @@ def export_world(run, # a journey run folder
     size = sum(p.stat().st_size for p in out.rglob('*') if p.is_file() and not p.is_symlink()) if out.is_dir() else out.stat().st_size
     return dict(format=to, path=str(out), seconds=time.perf_counter() - t0, bytes=size, **info)
 
-# %% ../nbs/12a_export.ipynb #ba79c3f2
+# %% ../nbs/12a_export.ipynb #3d2c03e3
 def _export_parser()->argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog='dreamjourney export', description="Write a journey's world for 3D tools: a COLMAP text model, "
                                 "nerfstudio / instant-ngp transforms.json, a 3D Gaussian splat .ply or a plain .ply.")
