@@ -6,7 +6,7 @@
 from __future__ import annotations
 import argparse, json, math, os, secrets, shutil, sys, time
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np
 import torch
@@ -30,12 +30,18 @@ class PlyRows:
     offset:int # byte offset of the first vertex row
     dtype:np.dtype # one row, a structured dtype (x, y, z, red, …)
     count:int # vertices in the file
+    file:object = field(repr=False, compare=False) # the file, kept open: if a running journey replaces it meanwhile, the rows still come from this one
 
     @classmethod
     def open(cls, path)->PlyRows:
-        "Read the header of a binary .ply whose first element is its vertices (scalar properties only)."
-        path = Path(path)
-        with open(path, 'rb') as f: head = f.read(1 << 16)
+        "Open a binary .ply whose first element is its vertices (scalar properties only) and read its header."
+        path = Path(path); f = open(path, 'rb')
+        try: return cls._from_header(path, f)
+        except BaseException: f.close(); raise
+
+    @classmethod
+    def _from_header(cls, path, f):
+        head = f.read(1 << 16)
         end = head.find(b'end_header')
         if not head.startswith(b'ply') or end < 0 or head.find(b'\n', end) < 0:
             raise ValueError(f"{path} is not a .ply file (no 'ply' … 'end_header' header in its first 64 KB)")
@@ -54,8 +60,8 @@ class PlyRows:
             props.append((p[2], ('<' if fmt == 'binary_little_endian' else '>') + _PLY_TYPES[p[1]]))
         missing = {'x', 'y', 'z'} - {n for n, _ in props}
         if missing: raise ValueError(f"{path}: the vertices lack {sorted(missing)}")
-        rows = cls(path, head.index(b'\n', end) + 1, np.dtype(props), int(lines[first].split()[2]))
-        if path.stat().st_size < rows.offset + rows.count * rows.dtype.itemsize:
+        rows = cls(path, head.index(b'\n', end) + 1, np.dtype(props), int(lines[first].split()[2]), f)
+        if os.fstat(f.fileno()).st_size < rows.offset + rows.count * rows.dtype.itemsize:
             raise ValueError(f"{path} is shorter than its header says: {rows.count} vertices of {rows.dtype.itemsize} bytes do not fit")
         return rows
 
@@ -65,7 +71,8 @@ class PlyRows:
         "Vertices `start` … `start + count - 1`, read from disk without the others."
         if start < 0 or count < 0 or start + count > self.count:
             raise ValueError(f"{self.path} has {self.count} vertices; cannot read {count} from index {start}")
-        rec = np.fromfile(self.path, dtype=self.dtype, count=count, offset=self.offset + start * self.dtype.itemsize)
+        self.file.seek(self.offset + start * self.dtype.itemsize)
+        rec = np.fromfile(self.file, dtype=self.dtype, count=count)
         if len(rec) != count: raise ValueError(f"{self.path} is shorter than its header says: read {len(rec)} of {count} vertices from index {start}")
         pts = np.stack([rec['x'], rec['y'], rec['z']], 1).astype(np.float32)
         if all(c in rec.dtype.names for c in ('red', 'green', 'blue')):
@@ -185,7 +192,7 @@ def read_world(run, # a journey run folder
         if world.rows.count < first: raise ValueError(f"{c} has {world.rows.count} points but journey.json commits {first}")
     return world
 
-# %% ../nbs/12a_export.ipynb #394e2701
+# %% ../nbs/12a_export.ipynb #c6c0d860
 @contextmanager
 def streamed_file(path, # the file to write
                   text:bool=False, # ASCII text with '\n' line ends (else binary)
@@ -227,7 +234,7 @@ def write_vertices(path, # the .ply to write
         if written != count: raise ValueError(f"{path}: the header says {count} vertices but {written} came")
     return Path(path)
 
-# %% ../nbs/12a_export.ipynb #c6c0d860
+# %% ../nbs/12a_export.ipynb #b8b26102
 PLY_VERTEX = np.dtype([('x', '<f4'), ('y', '<f4'), ('z', '<f4'), ('red', 'u1'), ('green', 'u1'), ('blue', 'u1')]) # a point of `save_ply`'s layout
 
 def ply_rows(cloud:PointCloud)->np.ndarray:
@@ -244,7 +251,7 @@ def write_ply(world:JourneyWorld, # the world to write
     "The whole world as one binary .ply (points, 8-bit colours), written a stage at a time."
     return write_vertices(path, world.point_count, PLY_VERTEX, (ply_rows(c.cloud) for c in world.clouds(progress)))
 
-# %% ../nbs/12a_export.ipynb #5f6823b2
+# %% ../nbs/12a_export.ipynb #561557be
 def visible_in_view(cloud:PointCloud, # the points to test
                     K, # 3×3 intrinsics
                     pose, # 4×4 camera-to-world pose
@@ -263,7 +270,7 @@ def visible_in_view(cloud:PointCloud, # the points to test
     nearest, covered = depth[0, 0].reshape(-1)[pixel], mask[0, 0].reshape(-1)[pixel]
     return inside & covered & (z <= (1 + rel_tol) * nearest), uv
 
-# %% ../nbs/12a_export.ipynb #d5efe51b
+# %% ../nbs/12a_export.ipynb #6d9293ac
 def visible_points(world:JourneyWorld, # the world (`read_world`)
                    window:int=1, # a frame tests the points of the steps within `window` of its own (`JourneyWorld.frame_stages`)
                    rel_tol:float=0.02, # depth tolerance of `visible_in_view`
@@ -281,7 +288,7 @@ def visible_points(world:JourneyWorld, # the world (`read_world`)
         seen, uv = visible_in_view(cloud, world.K.float(), world.poses[f].float(), world.height, world.width, rel_tol, radius)
         yield f, ids[seen], uv[seen]
 
-# %% ../nbs/12a_export.ipynb #eefc052d
+# %% ../nbs/12a_export.ipynb #8e317309
 PIXEL_CENTRE_SHIFT = 0.5 # COLMAP and nerfstudio put the top-left pixel's centre at (0.5, 0.5), we at (0, 0): add this to cx, cy and every pixel coordinate
 
 def colmap_pose(pose, # 4×4 camera-to-world pose (OpenCV axes)
@@ -296,7 +303,7 @@ def colmap_camera(world:JourneyWorld)->str:
     fx, fy, cx, cy = K[0, 0].item(), K[1, 1].item(), K[0, 2].item() + PIXEL_CENTRE_SHIFT, K[1, 2].item() + PIXEL_CENTRE_SHIFT
     return f"1 PINHOLE {world.width} {world.height} {fx!r} {fy!r} {cx!r} {cy!r}\n"
 
-# %% ../nbs/12a_export.ipynb #8e317309
+# %% ../nbs/12a_export.ipynb #b3c19114
 FRAME_MODES = ('copy', 'hardlink', 'symlink')
 
 def place_frames(world:JourneyWorld, # the world (`read_world`)
@@ -320,7 +327,7 @@ def place_frames(world:JourneyWorld, # the world (`read_world`)
         names.append(dst.name)
     return names
 
-# %% ../nbs/12a_export.ipynb #b3c19114
+# %% ../nbs/12a_export.ipynb #6ccea62d
 def _write_tracks(fp, # points3D.txt, open for writing
                   sc:StageCloud, # the step whose tracks are complete
                   observed:list, # its observations: (point ids, image ids, 2D indices) arrays, one per frame
@@ -377,7 +384,7 @@ def write_colmap(world:JourneyWorld, # the world (`read_world`)
     stats['unseen'] = world.point_count - stats['points']
     return stats
 
-# %% ../nbs/12a_export.ipynb #4a97a2b9
+# %% ../nbs/12a_export.ipynb #757ccc3b
 SH_C0 = 0.28209479177387814 # the degree-0 real spherical harmonic, 1/(2√π): a splat's colour is 0.5 + SH_C0 · f_dc
 SPLAT_VERTEX = np.dtype([(n, '<f4') for n in ('x', 'y', 'z', 'nx', 'ny', 'nz', 'f_dc_0', 'f_dc_1', 'f_dc_2', *(f'f_rest_{i}' for i in range(45)),
                                               'opacity', 'scale_0', 'scale_1', 'scale_2', 'rot_0', 'rot_1', 'rot_2', 'rot_3')]) # the 3DGS vertex
@@ -412,7 +419,7 @@ def write_splats(world:JourneyWorld, # the world (`read_world`)
     "The world as a 3D Gaussian splat .ply in the reference layout, written a stage at a time."
     return write_vertices(path, world.point_count, SPLAT_VERTEX, (splat_rows(c, world.K, opacity, pixel_scale) for c in world.clouds(progress)))
 
-# %% ../nbs/12a_export.ipynb #5495a6d7
+# %% ../nbs/12a_export.ipynb #fe4ffe50
 OPENGL_FROM_OPENCV = torch.diag(torch.tensor([1., -1., -1., 1.], dtype=torch.float64)) # negates a camera's y and z axes
 
 def opengl_pose(pose, # 4×4 camera-to-world pose, OpenCV axes (x right, y down, z forward)
@@ -444,7 +451,7 @@ def write_nerfstudio(world:JourneyWorld, # the world (`read_world`)
     with streamed_file(out/'transforms.json', text=True) as f: json.dump(nerfstudio_transforms(world, names, 'cloud.ply' if cloud else None), f, indent=1)
     return dict(images=world.frame_count, points=world.point_count if cloud else 0)
 
-# %% ../nbs/12a_export.ipynb #6fa35518
+# %% ../nbs/12a_export.ipynb #84d4e99c
 EXPORT_FORMATS = ('colmap', 'nerfstudio', 'splat', 'ply')
 _WRITES = {'colmap': ('images', 'sparse'), 'nerfstudio': ('images', 'transforms.json', 'cloud.ply')}
 
@@ -487,7 +494,7 @@ def export_world(run, # a journey run folder
     size = sum(p.stat().st_size for p in out.rglob('*') if p.is_file() and not p.is_symlink()) if out.is_dir() else out.stat().st_size
     return dict(format=to, path=str(out), seconds=time.perf_counter() - t0, bytes=size, **info)
 
-# %% ../nbs/12a_export.ipynb #3d2c03e3
+# %% ../nbs/12a_export.ipynb #d3dcad86
 def _export_parser()->argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog='dreamjourney export', description="Write a journey's world for 3D tools: a COLMAP text model, "
                                 "nerfstudio / instant-ngp transforms.json, a 3D Gaussian splat .ply or a plain .ply.")
