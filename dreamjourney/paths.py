@@ -373,7 +373,8 @@ def _bare_matrices(file:Path, what:str)->tuple: # (format, why, assumed or None)
            "a bare list of 4×4 matrices does not say its convention; it was taken as Blender/OpenGL camera-to-world"
 
 def _one_matrix(x)->bool:
-    return isinstance(x, list) and len(x) in (3, 4) and all(isinstance(r, list) and len(r) == 4 for r in x)
+    "A single 3×4 or 4×4 matrix (rows of numbers), not a list of 3 or 4 matrices."
+    return isinstance(x, list) and len(x) in (3, 4) and all(isinstance(r, list) and len(r) == 4 and all(isinstance(v, (int, float)) for v in r) for r in x)
 
 def _read_matrices(data, file, fmt:str, notes:list)->torch.Tensor:
     "Camera-to-world poses (OpenCV axes) from OpenGL camera-to-world or OpenCV world-to-camera matrices."
