@@ -11,7 +11,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 from .core import atomic_write
 from .settings import JourneySettings, parse_list, public_url, RESUME_OVERRIDES
-from .journey import Journey, run_journey, resume_journey
+from .journey import Journey, run_journey, resume_journey, absolute_camera_path
 from .guidance import GuidanceSettings
 try: import fcntl
 except ImportError: fcntl = None   # Windows: an exclusive-create lock file instead
@@ -191,8 +191,7 @@ def _plain(d:dict)->dict: return json.loads(json.dumps(d, sort_keys=True, defaul
 def _as_recorded(settings:dict, device:str)->dict:
     "A row's settings as `Journey.create` records them, resolved without loading a model (the Gaussian prior's defaults are exact)."
     s = JourneySettings(**settings).check().resolved(device=device)
-    s = replace(s, director_base_url=public_url(s.director_base_url),
-                camera_path=[str(Path(p).resolve()) if isinstance(p, str) and p.endswith('.json') else p for p in s.camera_path])
+    s = replace(s, director_base_url=public_url(s.director_base_url), camera_path=absolute_camera_path(s.camera_path))
     return _plain(asdict(s))
 
 def journey_difference(recorded:dict, # `settings` of the run folder's journey.json

@@ -105,10 +105,12 @@ def check_poses(poses, # (4, 4) or (N, 4, 4) camera-to-world matrices
                 atol:float=1e-4, # tolerance on orthonormality of the rotation part
                )->torch.Tensor: # (N, 4, 4) float32
     "Validate camera-to-world poses (finite, rigid, last row 0 0 0 1) and return them as an (N, 4, 4) float32 tensor."
-    P = torch.as_tensor(np.asarray(poses, dtype=np.float64) if not torch.is_tensor(poses) else poses).to(torch.float32)
+    try: P = torch.as_tensor(np.asarray(poses, dtype=np.float64) if not torch.is_tensor(poses) else poses).to(torch.float32)
+    except (TypeError, ValueError): raise ValueError(f"poses must be 4×4 matrices of numbers, got {str(poses)[:80]}") from None
     if P.ndim == 2: P = P[None]
     if P.ndim != 3 or P.shape[1:] != (4, 4): raise ValueError(f"poses must be (N, 4, 4) or (4, 4), got shape {tuple(P.shape)}")
-    if not torch.isfinite(P).all(): raise ValueError(f"poses must be finite; {int((~torch.isfinite(P)).flatten(1).any(1).sum())} of {len(P)} are not")
+    nonfinite = (~torch.isfinite(P)).flatten(1).any(1)
+    if nonfinite.any(): raise ValueError(f"poses must be finite; pose {int(nonfinite.nonzero()[0])} is not ({int(nonfinite.sum())} of {len(P)})")
     if (P[:, 3] - torch.tensor([0., 0, 0, 1])).abs().max() > atol: raise ValueError("poses must have last row [0, 0, 0, 1]")
     R = P[:, :3, :3].double()
     err = (R.transpose(1, 2) @ R - torch.eye(3, dtype=torch.float64)).abs().amax((1, 2))
@@ -389,9 +391,17 @@ def save_trajectory(fname, # path of the .json file to write
 
 def load_trajectory(fname, # path of a .json file written by `save_trajectory`
                    )->dict: # {'poses': (N,4,4) tensor, 'K': 3×3 tensor or None, 'width', 'height', 'meta'}
-    "Load a trajectory saved by `save_trajectory`, checking its convention and poses."
-    d = json.loads(Path(fname).read_text())
-    if d.get('format') != 'dreamjourney.trajectory': raise ValueError(f"{fname} is not a dreamjourney trajectory file (format={d.get('format')!r})")
-    if d.get('convention') != TRAJECTORY_CONVENTION: raise ValueError(f"{fname} uses convention {d.get('convention')!r}, expected {TRAJECTORY_CONVENTION!r}")
-    return {'poses': check_poses(d['poses']), 'K': None if d['K'] is None else check_intrinsics(d['K']),
-            'width': d.get('width'), 'height': d.get('height'), 'meta': d.get('meta', {})}
+    "Load a trajectory saved by `save_trajectory`, checking its convention, poses and intrinsics; a bad file is refused naming it, the entry and the reason."
+    def refuse(entry, reason): raise ValueError(f"{fname}: {entry}: {reason}" if entry else f"{fname}: {reason}")
+    try: d = json.loads(Path(fname).read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e: refuse(None, f"not valid JSON ({e})")
+    if not isinstance(d, dict): refuse(None, f"expected a JSON object with 'poses' and 'K' (as save_trajectory writes), got a JSON {type(d).__name__}")
+    if d.get('format') != 'dreamjourney.trajectory': refuse('format', f"{d.get('format')!r}: not a dreamjourney trajectory file")
+    if d.get('convention') != TRAJECTORY_CONVENTION: refuse('convention', f"{d.get('convention')!r}, expected {TRAJECTORY_CONVENTION!r}")
+    for k, what in (('poses', 'a list of 4×4 camera-to-world matrices'), ('K', 'a 3×3 intrinsics matrix in pixels, or null for none')):
+        if k not in d: refuse(k, f"missing: expected {what}")
+    try: poses = check_poses(d['poses'])
+    except ValueError as e: refuse('poses', str(e))
+    try: K = None if d['K'] is None else check_intrinsics(d['K'])
+    except (ValueError, TypeError) as e: refuse('K', str(e))
+    return {'poses': poses, 'K': K, 'width': d.get('width'), 'height': d.get('height'), 'meta': d.get('meta', {})}

@@ -11,10 +11,13 @@ import torch
 import dreamjourney
 from .director import DirectorError
 from .guidance import GuidanceSettings
+from .paths import paths_main
 from .settings import JourneySettings, add_settings_arguments, settings_from_args
 from .run_folder import JourneyLocked
 from .journey import Journey, run_journey, resume_journey, demo, stage_times
+from .preview import preview_main
 from .evaluate import evaluate_main
+from .export import export_main
 from .batch import batch_main
 from .testing import TINY_KINDS, write_tiny_checkpoints
 
@@ -36,7 +39,14 @@ def resolve_device(device:str='auto', # 'auto', 'cpu', 'cuda', 'cuda:1', 'mps'
 # %% ../nbs/95_cli.ipynb #7ef58e85
 _EXPECTED = (OSError, ValueError, TypeError, ImportError, DirectorError, JourneyLocked)   # errors a user can act on: one line, rc 2
 
-def _parser()->argparse.ArgumentParser:
+_DELEGATED = {'path': (paths_main, 'camera paths: convert between formats, say what a file holds (dreamjourney path --help)'),
+              'preview': (preview_main, 'Stage I without the video model along a camera path: holes, fly-throughs, a contact sheet (dreamjourney preview --help)'),
+              'evaluate': (evaluate_main, 'score run folders (dreamjourney evaluate --help)'),
+              'export': (export_main, "a journey's world as COLMAP, nerfstudio, 3DGS splats or .ply (dreamjourney export --help)"),
+              'batch': (batch_main, 'many journeys, locally or on Ray (dreamjourney batch --help)')}   # commands with their own parser: main hands them their arguments
+
+def _parser(command:str|None=None, # the subcommand being run: only it gets the settings' options (built from their docments); None: none does
+           )->argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog='dreamjourney', description='Perpetual view generation with video diffusion models (DreamJourney).')
     p.add_argument('--version', action='version', version=f'dreamjourney {dreamjourney.__version__}')
     sub = p.add_subparsers(dest='command', required=True, metavar='COMMAND')
@@ -45,7 +55,7 @@ def _parser()->argparse.ArgumentParser:
         q.add_argument('--force', action='store_true', help='replace an existing journey folder (never a folder that is not a journey, nor one holding the input or the current folder)')
         q.add_argument('--device', default='auto', help="where models run: auto, cpu, cuda[:N] or mps [default: auto]")
         q.add_argument('--hf-token', default=None, help="hub token for gated checkpoints; never written anywhere [default: HF_TOKEN or your saved login]")
-        add_settings_arguments(q, defaults)
+        if q.prog.split()[-1] == command: add_settings_arguments(q, defaults)
     r = sub.add_parser('run', help='start a journey from an image')
     r.add_argument('image', help='the start image')
     journey_options(r, JourneySettings())
@@ -58,9 +68,8 @@ def _parser()->argparse.ArgumentParser:
     q.add_argument('--trust-endpoint', action='store_true', help='use the director endpoint journey.json names (your API key goes there)')
     q.add_argument('--no-cache', action='store_true', help="ask the MLLM again instead of reading its cached replies")
     q.add_argument('--hf-token', default=None, help="hub token for gated checkpoints; never written anywhere")
-    add_settings_arguments(q, JourneySettings())   # accepted so that a refusal can say why: only RESUME_OVERRIDES may change
-    sub.add_parser('evaluate', help='score run folders (dreamjourney evaluate --help)', add_help=False)
-    sub.add_parser('batch', help='many journeys, locally or on Ray (dreamjourney batch --help)', add_help=False)
+    if command == 'resume': add_settings_arguments(q, JourneySettings())   # accepted so that a refusal can say why: only RESUME_OVERRIDES may change
+    for name, (_, text) in _DELEGATED.items(): sub.add_parser(name, help=text, add_help=False)
     t = sub.add_parser('tiny', help='write tiny random-weight checkpoints of every real architecture')
     t.add_argument('dir', help='folder to write them into')
     t.add_argument('--kinds', type=lambda s: s.split(','), default=list(TINY_KINDS), help=f"comma-separated subset of {','.join(TINY_KINDS)}")
@@ -73,6 +82,7 @@ def _resume_settings(a)->dict:
     url = given.pop('director_base_url', None) or a.base_url
     return dict(director_base_url=url, overrides=given)
 
+# %% ../nbs/95_cli.ipynb #a896b345
 def _report(j:Journey):
     print(f"{j.out/'journey.mp4'}: {j.state['frames_written']} frames; stage times (s): " +
           ', '.join(f'{k} {v:.1f}' for k, v in sorted(stage_times(j).items())))
@@ -81,11 +91,8 @@ def main(argv:list|None=None, # arguments (default: sys.argv[1:])
         )->int: # exit status
     "The `dreamjourney` command."
     argv = sys.argv[1:] if argv is None else [str(a) for a in argv]
-    if argv[:1] == ['evaluate']:
-        return evaluate_main(argv[1:]) or 0
-    if argv[:1] == ['batch']:
-        return batch_main(argv[1:])
-    a = _parser().parse_args(argv)
+    if argv[:1] and argv[0] in _DELEGATED: return _DELEGATED[argv[0]][0](argv[1:]) or 0
+    a = _parser(argv[0] if argv else None).parse_args(argv)
     try:
         if a.command == 'tiny':
             for k, f in write_tiny_checkpoints(a.dir, a.kinds).items(): print(f'{k:15s} {f}')

@@ -4,12 +4,14 @@
 
 # %% ../nbs/03_depth.ipynb #5138b31a
 from __future__ import annotations
-import math
+import logging, math
 import numpy as np
 import torch
 import torch.nn.functional as F
 from .core import image_to_tensor, tensor_to_pil, check_finite
 from .camera import check_intrinsics, wonderjourney_intrinsics
+
+_log = logging.getLogger('dreamjourney.depth')
 
 # %% auto #0
 __all__ = ['DEPTH_MODELS', 'check_depth', 'disparity_to_depth', 'fit_scale_shift', 'align_depth', 'DepthEstimator',
@@ -86,7 +88,10 @@ def align_depth(new_depth, # H×W depth predicted for the new view (any scale an
     if n < min_pixels: raise ValueError(f"align_depth needs at least {min_pixels} covered pixels, the mask has {n}")
     check_depth(ref[m][None], 'ref_depth (inside the mask)')
     x, y = 1 / new[m], 1 / ref[m]
-    a, b, _ = fit_scale_shift(x, y, robust)
+    if float(x.max() - x.min()) <= 1e-6 * float(x.abs().max()):   # flat where it overlaps the cloud: a shift cannot be told from a scale
+        a, b = float((y.double() / x.double()).median()), 0.
+        _log.warning(f"align_depth: the new depth is constant ({float(1 / x[0]):.4g}) over the {n} pixels it shares with the cloud; fitted a scale only ({a:.4g})")
+    else: a, b, _ = fit_scale_shift(x, y, robust)
     if a <= 0: raise ValueError(f"alignment found a non-positive disparity scale a={a:.3g}: the new depth is not positively related to the cloud's")
     disp = a / new.double() + b
     floor = 0.5 * float(y.min())                     # keep every pixel in front of the farthest fitted depth × 2

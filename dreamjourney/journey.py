@@ -14,18 +14,20 @@ from tqdm.auto import tqdm
 from .core import load_image, tensor_to_pil
 from .gaussian_prior import landscape_image
 from .pointcloud import PointCloud
+from .paths import is_camera_path_file
 from .guidance import JourneyBackend
 from .settings import JourneySettings, RESUME_OVERRIDES, public_url
 from .run_folder import RunFolder, JourneyLock, JourneyLocked
-from .stages import JourneyParts, load_components, journey_intrinsics, stage_seed, stage_one, stage_two
+from .stages import JourneyParts, load_components, journey_intrinsics, stage_seed, stage_one, stage_two, check_camera_path
 
 # %% auto #0
-__all__ = ['Journey', 'run_journey', 'resume_journey', 'demo', 'stage_times']
+__all__ = ['absolute_camera_path', 'Journey', 'run_journey', 'resume_journey', 'demo', 'stage_times']
 
 # %% ../nbs/09c_journey.ipynb #5cdf6e0e
-def _absolute_paths(camera_path:list)->list:
-    "Trajectory files by absolute path, so that a resume from another folder finds them."
-    return [str(Path(p).resolve()) if isinstance(p, str) and p.endswith('.json') else p for p in camera_path]
+def absolute_camera_path(camera_path:list, # a journey's camera_path entries
+                        )->list: # the same, camera path files as absolute paths (str)
+    "Camera path files (any format, COLMAP folders too) by absolute path, so that a resume from another folder finds them."
+    return [str(Path(p).expanduser().resolve()) if isinstance(p, (str, os.PathLike)) and is_camera_path_file(p) else p for p in camera_path]
 
 def _to_world(cloud:PointCloud, pose:torch.Tensor)->PointCloud:
     P = pose.float()
@@ -42,10 +44,11 @@ class Journey(RunFolder):
                backend:JourneyBackend|None=None, # the loaded video backend: fills and checks sizes and frame counts (None: by name)
                device:str|None=None, # where models will run: precision and offloading defaults (None: the CPU's)
               )->Journey:
-        "Start a new journey in `out`: the settings resolved for the backend and the device and checked, then the folder (`RunFolder.create`)."
+        "Start a new journey in `out`: the settings resolved for the backend and the device and checked (the model, the camera path, the memory), then the folder (`RunFolder.create`)."
         s = (settings or JourneySettings()).check().resolved(backend, device)
         if backend is not None: s.check_backend(backend)
-        s = replace(s, director_base_url=public_url(s.director_base_url), camera_path=_absolute_paths(s.camera_path))
+        s = replace(s, director_base_url=public_url(s.director_base_url), camera_path=absolute_camera_path(s.camera_path))
+        check_camera_path(s).check_memory()
         return super().create(image, out, s, journey_intrinsics(*s.hw), overwrite)
 
 # %% ../nbs/09c_journey.ipynb #4c021e37
@@ -101,6 +104,9 @@ def run_journey(image, # start image (path, tensor or array)
     "Check everything, load the models, create a journey in `out` and run it to the end."
     s = (settings or JourneySettings()).check()
     Journey.check_target(image, out, s, overwrite)        # the cheap checks first, before any model loads
+    known = s.resolved(device=device)                     # exact for the Gaussian prior; a model fills the rest (checked again by `create`)
+    if s.backend == 'gaussian' or s.frames is not None: check_camera_path(known)
+    if s.backend == 'gaussian': known.check_memory()
     parts = load_components(s, device, token)             # an endpoint with credentials is used as given; journey.json gets `public_url`
     return Journey.create(image, out, s, overwrite, parts.video, device).run(device, progress, parts)
 
@@ -121,9 +127,12 @@ def resume_journey(out, # run folder of an interrupted (or finished) journey
     bad = sorted(set(over) - set(RESUME_OVERRIDES))
     if bad: raise ValueError(f"resume cannot change {', '.join(bad)}: it would change what the finished stages made; "
                              f"a resume may change {', '.join(RESUME_OVERRIDES)} (and the device and director endpoint). Start a new journey instead")
-    s, parts = replace(j.settings, **over).check().resolved(device=device), None
+    s, parts = check_camera_path(replace(j.settings, **over).check().resolved(device=device)), None
     if s != j.settings:
-        j.state.setdefault('resumed_with', []).append({k: getattr(s, k) for k in RESUME_OVERRIDES if getattr(s, k) != getattr(j.settings, k)})
+        changed = {k: getattr(s, k) for k in RESUME_OVERRIDES if getattr(s, k) != getattr(j.settings, k)}
+        if progress: print(f"{out}: resuming with " + ', '.join(f"{k} {v!r} (was {getattr(j.settings, k)!r})" for k, v in changed.items()) +
+                           ("; journey.mp4 is written again at the new frame rate" if 'fps' in changed else ''))
+        j.state.setdefault('resumed_with', []).append(changed)
         j.settings, j.state['settings'] = s, asdict(s)
     if s.director is not None:
         mine = director_base_url or os.environ.get('OPENAI_BASE_URL')

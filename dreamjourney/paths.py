@@ -17,8 +17,8 @@ from .camera import (TRAJECTORY_CONVENTION, check_intrinsics, check_poses, intri
 __all__ = ['FLIP_YZ', 'PIXEL_CENTRE', 'FORMATS', 'FORMAT_ALIASES', 'ACTION_STEP', 'ACTIONS', 'flip_camera_axes', 'fov_from_focal',
            'shift_principal_point', 'format_name', 'CameraPathError', 'CameraPath', 'parse_actions',
            'yaw_pitch_rotation', 'yaw_pitch_from_rotation', 'actions_to_poses', 'poses_to_actions', 'load_camera_path',
-           'format_for_name', 'save_camera_path', 'resample_poses', 'is_camera_path_file', 'camera_path_entry_poses',
-           'paths_main']
+           'format_for_name', 'save_camera_path', 'resample_poses', 'resample_intrinsics', 'is_camera_path_file',
+           'camera_path_files', 'camera_path_entry_poses', 'paths_main']
 
 # %% ../nbs/02a_paths.ipynb #169fb68a
 FLIP_YZ = torch.diag(torch.tensor([1., -1., -1., 1.], dtype=torch.float64)) # right-multiplied: flips a camera's y and z axes
@@ -81,6 +81,7 @@ class CameraPath:
     format:str = 'dreamjourney' # the format read (a key of FORMATS)
     notes:list = field(default_factory=list) # what was found and assumed, in words
     source:str|None = None # the file read
+    assumed:str|None = None # what the reader had to assume because the file does not say it (a bare list of matrices' convention), or None
     def __len__(self): return len(self.poses)
     def relative(self)->torch.Tensor:
         "The poses relative to the first one (which becomes the identity), as a journey step takes them."
@@ -148,7 +149,8 @@ def _read_dreamjourney(d:dict, file, notes:list)->tuple: # (poses, K, size)
         raise CameraPathError(file, 'convention', f"{conv!r}: expected OpenCV axes and camera-to-world poses ({TRAJECTORY_CONVENTION})")
     if not isinstance(d.get('poses'), list): raise CameraPathError(file, 'poses', "missing: expected a list of 4×4 camera-to-world matrices")
     poses = _poses(d['poses'], file, [f"poses[{i}]" for i in range(len(d['poses']))], notes)
-    K = None if d.get('K') is None else _intrinsics(d['K'], file, 'K')
+    if 'K' not in d: raise CameraPathError(file, 'K', "missing: our files always hold K (a 3×3 intrinsics matrix in pixels, or null for none)")
+    K = None if d['K'] is None else _intrinsics(d['K'], file, 'K')
     size = (int(d['height']), int(d['width'])) if d.get('height') and d.get('width') else None
     notes.append("camera-to-world in OpenCV axes, read as it is")
     return poses, K, size
@@ -356,13 +358,23 @@ def _write_colmap(P, K, size, folder, names=None, **_)->Path:
 # %% ../nbs/02a_paths.ipynb #50b8f7c2
 _MATRIX_KEYS = {'opengl': ('camera_to_world', 'c2w', 'matrix_world'), 'w2c': ('world_to_camera', 'w2c')}
 _W2C_NAME = re.compile(r'w2c|world_?to_?cam|world2cam', re.I)
+_OPENGL_NAME = re.compile(r'opengl|blender', re.I)
 
 def _matrices_format(file:Path)->str:
     "A bare list of 4×4s says nothing of its convention: world-to-camera if the file name says so, else Blender/OpenGL camera-to-world."
     return 'w2c' if _W2C_NAME.search(Path(file).name) else 'opengl'
 
+def _bare_matrices(file:Path, what:str)->tuple: # (format, why, assumed or None)
+    "How a bare list of 4×4s (`what`: 'a .npy', 'a JSON list') is read: as its file name says (w2c / world_to_camera, opengl / blender), else assumed OpenGL."
+    fmt, name = _matrices_format(file), Path(file).name
+    if fmt == 'w2c': return fmt, f"{what} of matrices whose name says world-to-camera", None
+    if _OPENGL_NAME.search(name): return fmt, f"{what} of matrices whose name says Blender/OpenGL", None
+    return fmt, f"{what} of matrices, taken as Blender/OpenGL camera-to-world (pass format='w2c' for world-to-camera)", \
+           "a bare list of 4×4 matrices does not say its convention; it was taken as Blender/OpenGL camera-to-world"
+
 def _one_matrix(x)->bool:
-    return isinstance(x, list) and len(x) in (3, 4) and all(isinstance(r, list) and len(r) == 4 for r in x)
+    "A single 3×4 or 4×4 matrix (rows of numbers), not a list of 3 or 4 matrices."
+    return isinstance(x, list) and len(x) in (3, 4) and all(isinstance(r, list) and len(r) == 4 and all(isinstance(v, (int, float)) for v in r) for r in x)
 
 def _read_matrices(data, file, fmt:str, notes:list)->torch.Tensor:
     "Camera-to-world poses (OpenCV axes) from OpenGL camera-to-world or OpenCV world-to-camera matrices."
@@ -495,42 +507,46 @@ def _read_json(file:Path):
     except json.JSONDecodeError as e: raise CameraPathError(file, None, f"not valid JSON ({e})") from None
     except UnicodeDecodeError: raise CameraPathError(file, None, "not a text file") from None
 
+def _read_text(file:Path)->str:
+    try: return file.read_text()
+    except UnicodeDecodeError: raise CameraPathError(file, None, "not a text file") from None
+
 def _load_npy(file:Path)->np.ndarray:
     try: return np.load(file, allow_pickle=False)
     except ValueError as e: raise CameraPathError(file, None, f"not an array of numbers ({e})") from None
     except OSError as e: raise CameraPathError(file, None, f"not a .npy file ({e})") from None
 
-def _detect(file:Path)->tuple: # (format, content: dict, list, array, text or None, why)
+def _is_colmap(file:Path)->bool: return file.is_dir() or file.name.lower() in ('cameras.txt', 'images.txt', 'points3d.txt')
+
+def _detect(file:Path)->tuple: # (format, content: dict, list, array, text or None, why, what was assumed or None)
     "The format of a camera path file, from its name and content."
-    if file.is_dir() or file.name.lower() in ('cameras.txt', 'images.txt', 'points3d.txt'): return 'colmap', None, "a COLMAP text model"
+    if _is_colmap(file): return 'colmap', None, "a COLMAP text model", None
     ext = file.suffix.lower()
     if ext == '.npy':
-        fmt = _matrices_format(file)
-        return fmt, _load_npy(file), ("a .npy of matrices whose name says world-to-camera" if fmt == 'w2c' else
-                                      "a .npy of matrices, taken as Blender/OpenGL camera-to-world (pass format='w2c' for world-to-camera)")
+        fmt, why, assumed = _bare_matrices(file, 'a .npy')
+        return fmt, _load_npy(file), why, assumed
     if ext == '.json':
         d = _read_json(file)
-        if _is_ours(d): return 'dreamjourney', d, "a dreamjourney JSON"
+        if _is_ours(d): return 'dreamjourney', d, "a dreamjourney JSON", None
         if isinstance(d, dict):
-            if 'camera_path' in d: return 'nerfstudio', d, "a nerfstudio camera_path.json (it has 'camera_path')"
-            if 'frames' in d: return 'transforms', d, "a transforms.json (it has 'frames')"
+            if 'camera_path' in d: return 'nerfstudio', d, "a nerfstudio camera_path.json (it has 'camera_path')", None
+            if 'frames' in d: return 'transforms', d, "a transforms.json (it has 'frames')", None
             for fmt, keys in _MATRIX_KEYS.items():
                 k = next((k for k in keys if k in d), None)
-                if k: return fmt, d, f"4×4 matrices under {k!r}"
+                if k: return fmt, d, f"4×4 matrices under {k!r}", None
             raise CameraPathError(file, None, _UNKNOWN.format(what=f" (a JSON object with keys {', '.join(sorted(map(str, d))[:8]) or 'none'})"))
         if isinstance(d, list):
-            fmt = _matrices_format(file)
-            return fmt, d, ("a JSON list of matrices whose name says world-to-camera" if fmt == 'w2c' else
-                            "a JSON list of matrices, taken as Blender/OpenGL camera-to-world (pass format='w2c' for world-to-camera)")
+            fmt, why, assumed = _bare_matrices(file, 'a JSON list')
+            return fmt, d, why, assumed
         raise CameraPathError(file, None, _UNKNOWN.format(what=f" (a JSON {type(d).__name__})"))
-    if ext == '.txt': return 'actions', file.read_text(), "a .txt of action strings"
+    if ext == '.txt': return 'actions', _read_text(file), "a .txt of action strings", None
     raise CameraPathError(file, None, _UNKNOWN.format(what=f" (extension {ext or 'none'!r})"))
 
 def _content(file:Path, fmt:str):
     "What a reader of `fmt` needs from `file`, read by its extension (when the format is given, not detected)."
     if fmt == 'colmap': return None
     ext = file.suffix.lower()
-    return _load_npy(file) if ext == '.npy' else _read_json(file) if ext == '.json' and fmt != 'actions' else file.read_text()
+    return _load_npy(file) if ext == '.npy' else _read_json(file) if ext == '.json' and fmt != 'actions' else _read_text(file)
 
 # %% ../nbs/02a_paths.ipynb #7437a6cc
 def load_camera_path(file, # a camera path file (or a COLMAP model folder) in any of FORMATS
@@ -542,8 +558,8 @@ def load_camera_path(file, # a camera path file (or a COLMAP model folder) in an
     "Read a camera path in any format dreamjourney knows, into our convention, saying what it found."
     file = Path(file).expanduser()
     if not file.exists(): raise FileNotFoundError(f"camera path file not found: {file}")
-    if format is None: fmt, content, why = _detect(file)
-    else: fmt = format_name(format); content, why = _content(file, fmt), "as told"
+    if format is None: fmt, content, why, assumed = _detect(file)
+    else: fmt = format_name(format); content, why, assumed = _content(file, fmt), "as told", None
     notes, K, size = [f"read as {fmt}: {why}"], None, None
     if fmt == 'colmap': poses, K, size = _read_colmap(_colmap_folder(file), notes)
     elif fmt == 'actions':
@@ -553,7 +569,7 @@ def load_camera_path(file, # a camera path file (or a COLMAP model folder) in an
     else:
         if not isinstance(content, dict): raise CameraPathError(file, None, f"a {fmt} file is a JSON object, got a {type(content).__name__}")
         poses, K, size = {'dreamjourney': _read_dreamjourney, 'nerfstudio': _read_nerfstudio, 'transforms': _read_transforms}[fmt](content, file, notes)
-    return CameraPath(poses.float(), None if K is None else K.float(), size, fmt, notes, str(file))
+    return CameraPath(poses.float(), None if K is None else K.float(), size, fmt, notes, str(file), assumed)
 
 # %% ../nbs/02a_paths.ipynb #ec2845de
 def format_for_name(file)->str:
@@ -604,6 +620,11 @@ def save_camera_path(poses, # (N, 4, 4) camera-to-world poses in OpenCV axes, or
 # %% ../nbs/02a_paths.ipynb #da2e42b8
 _PATH_SUFFIXES = ('.json', '.npy', '.txt')
 
+def _resample_positions(N:int, n:int)->torch.Tensor:
+    "Where the `n` poses of a resampled path of `N` fall along it (in frames): evenly spaced, rounded to the nearest frame when n < N."
+    s = torch.linspace(0, N - 1, n, dtype=torch.float64)
+    return s if n > N else s.round()
+
 def resample_poses(poses, # (N, 4, 4) camera-to-world poses, N ≥ 2
                    n:int, # how many poses to return, ≥ 2
                   )->torch.Tensor: # (n, 4, 4); the first and last equal the input's
@@ -613,7 +634,16 @@ def resample_poses(poses, # (N, 4, 4) camera-to-world poses, N ≥ 2
     if n < 2: raise ValueError(f"n must be at least 2, got {n}")
     if n == len(P): return P
     if n > len(P): return interpolate_poses(P, n, position='linear')
-    return P[torch.linspace(0, len(P) - 1, n, dtype=torch.float64).round().long()]
+    return P[_resample_positions(len(P), n).long()]
+
+def resample_intrinsics(K, # one 3×3 K (returned as it is), per-frame (N, 3, 3) intrinsics, or None
+                        n:int, # poses of the resampled path
+                       )->torch.Tensor|None:
+    "Per-frame intrinsics at the places `resample_poses` takes its poses (linear between frames, as its positions)."
+    if K is None or K.ndim == 2 or len(K) == n: return K
+    s = _resample_positions(len(K), n)
+    i = s.floor().long().clamp(max=len(K) - 2); u = (s - i)[:, None, None]
+    return (K[i].double() * (1 - u) + K[i + 1].double() * u).float()
 
 def is_camera_path_file(entry)->bool:
     "Whether a camera_path entry names a file (an existing path, or a name ending in .json, .npy or .txt) rather than an action string."
@@ -621,18 +651,43 @@ def is_camera_path_file(entry)->bool:
     if not isinstance(entry, str): return False
     return Path(entry).expanduser().exists() or entry.lower().endswith(_PATH_SUFFIXES) or '/' in entry
 
+# %% ../nbs/02a_paths.ipynb #c290f28a
+def camera_path_files(entry, # a camera_path entry: a file, a COLMAP model (its folder or one of its files), or anything else
+                     )->dict: # {name in a copy: file}; {} for an entry that is not a file
+    "The files a camera path entry is read from, by the name a copy of them takes: the file itself, or a COLMAP model's cameras.txt and images.txt."
+    if not is_camera_path_file(entry): return {}
+    f = Path(entry).expanduser()
+    if not _is_colmap(f): return {f.name: f}
+    m = _colmap_folder(f)
+    return {f"{m.name}/{n}": m/n for n in ('cameras.txt', 'images.txt')}
+
+def _resample_hint(file, n:int, frames:int)->str:
+    "How to make a file of `n` poses fit a step of `frames`."
+    f = Path(file)
+    fix = f"use frames={n} (--frames {n}), or" if n >= 3 else "or"
+    return (f"{n} poses, but a journey step has frames={frames} (both ends included): {fix} resample the file to {frames} poses: "
+            f"dreamjourney path convert {f} {f.parent/f.stem}-{frames}.json --frames {frames}")
+
 def camera_path_entry_poses(entry, # a camera path file (any of FORMATS) or an action string ('w-3, right-1')
                             frames:int, # poses the step needs (its frames, both ends included)
                             scale:float=1.0, # multiplies the path's distances (its units into the scene's)
                             move:float=ACTION_STEP['move'], # action strings: distance per move step
                             turn:float=ACTION_STEP['turn'], # action strings: degrees per turn step
                             tilt:float=ACTION_STEP['tilt'], # action strings: degrees per tilt step
+                            resample:bool=True, # a file of another pose count is resampled (True) or refused, saying how to fix it (False); action strings are always resampled
+                            guess:bool=True, # a file whose convention is assumed (`CameraPath.assumed`) is read (True) or refused, saying how to state it (False)
                            )->torch.Tensor: # (frames, 4, 4) camera-to-world poses relative to the first (the identity)
     "The relative camera path of one journey step given as a file or an action string, resampled to the step's frames."
-    if is_camera_path_file(entry): P, src = load_camera_path(entry, move=move, turn=turn, tilt=tilt).relative(), str(entry)
+    if is_camera_path_file(entry):
+        cp, src = load_camera_path(entry, move=move, turn=turn, tilt=tilt), str(entry)
+        if cp.assumed and not guess:
+            raise CameraPathError(src, None, f"{cp.assumed}, and a journey does not fly on a guess: name the file *_opengl{Path(src).suffix} or *_w2c{Path(src).suffix}, "
+                                             f"or convert it once: dreamjourney path convert {src} {Path(src).with_suffix('')}-ours.json --from opengl (or --from w2c)")
+        if len(cp) < 2: raise CameraPathError(src, None, "a step needs at least 2 poses (a start and an end), the file has 1")
+        if len(cp) != frames and not resample: raise CameraPathError(src, None, _resample_hint(src, len(cp), frames))
+        P = cp.relative()
     elif isinstance(entry, str): P, src = actions_to_poses(entry, move, turn, tilt, source=f"camera_path entry {entry!r}"), entry
     else: raise ValueError(f"a camera path entry must be a file or an action string, got {entry!r}")
-    if len(P) < 2: raise CameraPathError(src, None, "a step needs at least 2 poses (a start and an end), the file has 1")
     P = resample_poses(P, frames).double()
     P[:, :3, 3] *= float(scale)
     return P.float()
@@ -648,6 +703,7 @@ def _paths_parser()->argparse.ArgumentParser:
     c.add_argument('--from', dest='src_format', default=None, metavar='FORMAT', help="the format of SRC [default: recognised]")
     c.add_argument('--size', nargs=2, type=int, default=None, metavar=('H', 'W'), help="image size, where SRC has none (or to replace its own)")
     c.add_argument('--fov', type=float, default=None, help="vertical field of view in degrees: intrinsics where SRC has none (or to replace its own)")
+    c.add_argument('--frames', type=int, default=None, metavar='N', help="resample the path to N poses (a journey step takes exactly its --frames) [default: as it is]")
     i = sub.add_parser('info', help='say what a camera path file holds')
     for q in (c, i):
         for k, v in ACTION_STEP.items(): q.add_argument(f'--{k}', type=float, default=v, help=f"action strings: {'units' if k == 'move' else 'degrees'} per {k} step [default: {v}]")
@@ -670,7 +726,9 @@ def paths_main(argv:list|None=None, # the arguments after `dreamjourney path` (d
             K = intrinsics_from_fov(a.fov, size[1], size[0], axis='y')
         elif K is not None and a.size and cp.size and tuple(a.size) != cp.size:
             raise ValueError(f"--size {a.size[0]} {a.size[1]} differs from the source's {cp.size[0]} {cp.size[1]}: give --fov too, for intrinsics at the new size")
-        out = save_camera_path(cp.poses, K, a.dst, a.to, size=size, **steps)
+        poses = cp.poses
+        if a.frames is not None: poses, K = resample_poses(poses, a.frames), resample_intrinsics(K, a.frames)
+        out = save_camera_path(poses, K, a.dst, a.to, size=size, **steps)
     except (ValueError, OSError) as e:
         print(f"dreamjourney path: error: {e}", file=sys.stderr); return 2
-    print(f"{a.src} ({cp.format}, {len(cp)} poses) → {out} ({format_name(a.to) if a.to else format_for_name(a.dst)})"); return 0
+    print(f"{a.src} ({cp.format}, {len(cp)} poses) → {out} ({format_name(a.to) if a.to else format_for_name(a.dst)}, {len(poses)} poses)"); return 0

@@ -14,23 +14,21 @@ from tqdm.auto import tqdm
 from fastcore.basics import patch
 from .core import image_to_tensor, tensor_to_image, atomic_write, optional_import
 from .camera import check_poses, interpolate_poses, intrinsics_from_fov
-from .paths import (FORMATS, camera_path_entry_poses, fov_from_focal, format_for_name, is_camera_path_file,
+from .paths import (FORMATS, CameraPathError, camera_path_entry_poses, fov_from_focal, format_for_name, is_camera_path_file,
                                 load_camera_path, parse_actions, save_camera_path, yaw_pitch_from_rotation, yaw_pitch_rotation)
 from .pointcloud import PointCloud, unproject, render_points, plotly_figure
 from .inpaint import fill_end_view
 from .director import make_director
-from .settings import JourneySettings, add_settings_arguments, settings_from_args
+from .settings import JOURNEY_ENTRIES, JourneySettings, add_settings_arguments, settings_from_args
 from .run_folder import load_input_image
 from .stages import journey_intrinsics, load_components, stage_seed, step_trajectory
 
 # %% auto #0
-__all__ = ['JOURNEY_ENTRIES', 'HOLE_COLOUR', 'preview_entries', 'step_poses', 'near_points', 'dense_path', 'StepPreview',
-           'PathPreview', 'preview_warnings', 'preview_sheet', 'preview_plot', 'write_preview', 'preview_path',
-           'preview_main', 'Keyframe', 'PathEditor']
+__all__ = ['HOLE_COLOUR', 'preview_entries', 'step_poses', 'near_points', 'dense_path', 'StepPreview', 'PathPreview',
+           'preview_warnings', 'preview_sheet', 'preview_plot', 'write_preview', 'preview_path', 'preview_main',
+           'Keyframe', 'PathEditor']
 
 # %% ../nbs/11a_preview.ipynb #95685831
-JOURNEY_ENTRIES = (0, 1, -1, 'forward', 'orbit') # camera_path entries `step_trajectory` makes by itself
-
 def preview_entries(camera_path, # a journey's camera_path list, or one file or action string
                    )->list: # the entries, one per step, each checked
     "A camera path argument as a list of journey entries (a file or an action string alone is one step), every file and action string read once to check it."
@@ -256,6 +254,14 @@ def write_preview(p:PathPreview, # the preview
     return out
 
 # %% ../nbs/11a_preview.ipynb #9b402f8a
+def _journey_refusals(s:JourneySettings)->list:
+    "The camera path files a journey of these settings would refuse (another pose count, an assumed convention), which the preview resampled or read."
+    out = []
+    for e in dict.fromkeys(str(e) for e in s.camera_path if isinstance(e, (str, Path)) and is_camera_path_file(e)):
+        try: camera_path_entry_poses(e, s.frames, resample=False, guess=False)
+        except CameraPathError as err: out.append(f"camera_path entry {_entry_name(e)}: previewed, but a journey refuses it: {err.reason}")
+    return out
+
 def preview_path(image, # start image: a file (cropped and resized as a journey does) or an H×W image, array or 3×H×W tensor
                  camera_path=None, # journey camera_path entries (0, 1, -1, 'forward', 'orbit', files, action strings), or one file or action string; None: the settings'
                  out=None, # folder for the contact sheet, CSV files, plot, warnings and path; None: write nothing
@@ -285,7 +291,7 @@ def preview_path(image, # start image: a file (cropped and resized as a journey 
         done.append(st)
         if st.stopped: break
     p = PathPreview(done, K, (H, W))
-    p.warnings = preview_warnings(p, hole_limit, min_points)
+    p.warnings = preview_warnings(p, hole_limit, min_points) + _journey_refusals(s)
     for w in p.warnings: print(f"warning: {w}")
     if out is not None: p.out = write_preview(p, out, hole_limit)
     p.seconds = time.perf_counter() - t0

@@ -16,7 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 import dreamjourney
 from .core import atomic_write, image_to_tensor, load_image, tensor_to_image, tensor_to_pil
 from .gaussian_prior import use_bundled_ffmpeg
-from .camera import check_intrinsics, check_poses, load_trajectory
+from .camera import check_intrinsics, check_poses
+from .paths import camera_path_files, is_camera_path_file, load_camera_path
 from .pointcloud import PointCloud, load_ply, save_ply
 from .settings import JourneySettings, frame_size, validation_message, settings_model
 
@@ -202,7 +203,7 @@ class RunFolder:
         "Everything about a new folder that can be checked before anything is written: the folder, the image, trajectory files."
         s, out = settings.check(), Path(out)
         for p in s.camera_path:
-            if isinstance(p, str) and p.endswith('.json'): load_trajectory(p)   # readable now, not at its stage
+            if is_camera_path_file(p): load_camera_path(p)   # readable now, not at its stage
         if isinstance(image, (str, Path)): load_image(image, name='input image')
         if out.exists() and not out.is_dir(): raise NotADirectoryError(f"--out {out} is a file, not a folder")
         if not (out.exists() and any(out.iterdir())): return False
@@ -250,7 +251,7 @@ def create(cls:RunFolder,
     _save_png(x, tmp/'input.png'); _save_png(x, tmp/'frames'/'000000.png')
     if isinstance(image, (str, Path)): shutil.copy2(image, tmp/('source' + Path(image).suffix.lower()))   # the photo as given, for the record
     for p in s.camera_path:                                                                          # the folder is self-contained
-        if isinstance(p, str) and p.endswith('.json'): shutil.copy2(p, tmp/Path(p).name)
+        for name, f in camera_path_files(p).items(): (tmp/name).parent.mkdir(exist_ok=True); shutil.copy2(f, tmp/name)
     state = dict(format=JOURNEY_FORMAT, version=1, dreamjourney_version=dreamjourney.__version__,
                  settings=asdict(s), K=torch.as_tensor(K).tolist(), frames_written=1, poses=[torch.eye(4).tolist()],
                  stages=[], status='running', created=time.strftime('%Y-%m-%dT%H:%M:%S'))

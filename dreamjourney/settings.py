@@ -4,18 +4,20 @@
 
 # %% ../nbs/09_settings.ipynb #b7c8a430
 from __future__ import annotations
-import argparse, dataclasses, json, math, types, typing
+import argparse, dataclasses, functools, json, math, os, types, typing
 from dataclasses import dataclass, field, asdict, fields, replace
 from typing import Annotated, Union
 from fastcore.basics import patch
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, create_model
 from .guidance import GuidanceSettings, GaussianPriorBackend, JourneyBackend
+from .paths import CameraPathError, is_camera_path_file, parse_actions
 from .director import STAGE1_CAMERA_PROMPT
 
 # %% auto #0
 __all__ = ['AUTHORS_ROTATION_PATH', 'STAGE1_NEGATIVE_PROMPT', 'STAGE2_NEGATIVE_PROMPT', 'DTYPES', 'OFFLOADS', 'RESUME_OVERRIDES',
-           'RULES', 'frame_size', 'JourneySettings', 'settings_model', 'validation_message', 'public_url', 'parse_list',
-           'add_settings_arguments', 'settings_from_args']
+           'JOURNEY_ENTRIES', 'MAX_SIDE', 'MAX_FPS', 'RULES', 'FRAME_COPIES', 'OTHER_FRAME_COPIES', 'frame_size',
+           'JourneySettings', 'check_camera_path_entry', 'field_docs', 'settings_model', 'validation_message',
+           'available_memory', 'public_url', 'parse_list', 'add_settings_arguments', 'settings_from_args']
 
 # %% ../nbs/09_settings.ipynb #35a0f145
 AUTHORS_ROTATION_PATH = [0, 0, 0, 1, 1, 0, 0, 0, -1, -1]
@@ -26,7 +28,10 @@ STAGE2_NEGATIVE_PROMPT = ("camera motion, zoom, pan, camera shake, the camera ro
 DTYPES = ('float32', 'float16', 'bfloat16')
 OFFLOADS = ('none', 'model', 'sequential')
 RESUME_OVERRIDES = ('dtype', 'offload', 'vae_tiling', 'vae_slicing', 'gradient_checkpointing', 'variant', 'local_files_only',
-                    'cache_dir', 'director_cache') # settings a resume may change: they do not change what finished stages made
+                    'cache_dir', 'director_cache', 'fps') # settings a resume may change: they do not change what finished stages made (fps: only journey.mp4's encoding)
+JOURNEY_ENTRIES = (0, 1, -1, 'forward', 'orbit') # camera_path entries a journey makes by itself (09b_stages: `step_trajectory`)
+MAX_SIDE = 4096 # the largest frame side a journey takes (the authors' 512; the largest native size of a real backend, Wan's, 1280)
+MAX_FPS = 240 # the highest frame rate journey.mp4 is written at
 
 def frame_size(size, # one side (a square frame), or [height, width] (a list or tuple; [side] is a square too)
               )->tuple: # (height, width)
@@ -52,7 +57,7 @@ class JourneySettings:
     director:str|None = None # None: fixed prompts; else an MLLM model name (08_director)
     director_base_url:str|None = None # OpenAI-compatible server (None: OPENAI_BASE_URL or OpenAI); stored without credentials
     director_cache:bool = True # keep the director's usable replies in the on-disk cache (False: ask every time)
-    camera_path:list = field(default_factory=lambda: list(AUTHORS_ROTATION_PATH)) # per step: 0 back, 1 right, -1 left, 'forward', 'orbit', or a trajectory .json
+    camera_path:list = field(default_factory=lambda: list(AUTHORS_ROTATION_PATH)) # per step, cycled: 0 back, 1 right, -1 left (the authors'), 'forward', 'orbit', a camera path file (any format of 02a_paths, exactly `frames` poses) or an action string ('w-3; right-1' is one step: a comma starts the next)
     camera_speed:float|None = None # authors' units (0.0005 with their depth); None: scene-scaled (ours: any depth model's scale)
     speed_fraction:float = 0.15 # scene-scaled speed: back-off per step as a fraction of the median depth
     stage1_prompt:str = STAGE1_CAMERA_PROMPT # fixed text of Stage I
@@ -118,7 +123,24 @@ def _need(ok:bool, message:str):
     if not ok: raise ValueError(message)
 
 def _check_size(v):
-    if v is not None: _need(min(frame_size(v)) >= 16, f"size must be ≥ 16, got {v}")
+    if v is None: return
+    _need(min(frame_size(v)) >= 16, f"size must be ≥ 16, got {v}")
+    _need(max(frame_size(v)) <= MAX_SIDE, f"size must be at most {MAX_SIDE} pixels a side, got {v}; a journey's frames are made at this size and held in memory, "
+                                          f"so choose the output size (e.g. --size 512, or --size 480 720 for H W) and upscale the video afterwards if you need more")
+
+def check_camera_path_entry(entry, # one entry of `camera_path`
+                           ): # raises ValueError naming the entry, or returns nothing
+    "Raise, naming the entry and what is accepted, unless `entry` is a journey's own word, names a camera path file, or is an action string that parses (files are read later, when the frames are known)."
+    if not isinstance(entry, bool) and entry in JOURNEY_ENTRIES: return
+    what = "0, 1, -1, 'forward', 'orbit', a camera path file (.json, .npy, .txt or a COLMAP model folder) or an action string such as 'w-3; right-1'"
+    if isinstance(entry, (str, os.PathLike)) and is_camera_path_file(str(entry)): return
+    if not isinstance(entry, str) or not entry.strip(): raise ValueError(f"camera_path entry {entry!r} is not {what}")
+    try: parse_actions(entry, source=f"camera_path entry {entry!r}")
+    except CameraPathError as e: raise ValueError(f"camera_path entry {entry!r} is not {what}: {e.entry + ': ' if e.entry else ''}{e.reason}") from None
+
+def _check_camera_path(v):
+    _need(len(v) > 0, "camera_path is empty")
+    for e in v: check_camera_path_entry(e)
 
 def _check_cfg(name:str):
     return lambda v: _need(v is None or (math.isfinite(v) and v >= 0), f"{name} must be a finite number ≥ 0, got {v!r}")
@@ -128,7 +150,8 @@ RULES = {   # field → a check of its (well-typed) value that raises ValueError
     'size': _check_size,
     'frames': lambda v: _need(v is None or v >= 3, f"frames must be ≥ 3 (start, at least one rendered frame, end), got {v}"),
     'motion_frames': lambda v: _need(v is None or v == 0 or v >= 2, f"motion_frames must be 0 or ≥ 2, got {v}"),
-    'camera_path': lambda v: _need(len(v) > 0, "camera_path is empty"),
+    'camera_path': _check_camera_path,
+    'fps': lambda v: _need(1 <= v <= MAX_FPS, f"fps must be a whole number of frames per second from 1 to {MAX_FPS}, got {v}"),
     'dtype': lambda v: _need(v is None or v in DTYPES, f"dtype must be one of {', '.join(DTYPES)}, got {v!r}"),
     'offload': lambda v: _need(v is None or v in OFFLOADS, f"offload must be one of {', '.join(OFFLOADS)}, got {v!r}"),
     'guidance_space': lambda v: _need(v in ('latent', 'pixel'), f"guidance_space must be latent or pixel, got {v!r}"),
@@ -150,12 +173,17 @@ def _after(rule):
     def run(v): rule(v); return v
     return run
 
+@functools.cache
+def field_docs(cls)->types.MappingProxyType:
+    "The docments of a dataclass's fields (the comment after each), read from its source once per class: parsing it costs ~0.05 s a class."
+    from fastcore.docments import docments
+    try: return types.MappingProxyType(dict(docments(cls)))
+    except (OSError, TypeError): return types.MappingProxyType({})   # no source to read the comments from (a class made at run time)
+
 def _fields_of(cls, rules:dict)->dict:
     "pydantic field definitions for the fields of the dataclass `cls`: resolved annotations, `rules`, defaults, docments as descriptions."
-    from fastcore.docments import docments
     hints = typing.get_type_hints(cls)   # annotations are strings where `from __future__ import annotations` is on
-    try: docs = docments(cls)
-    except (OSError, TypeError): docs = {}   # no source to read the comments from (a class made at run time)
+    docs = field_docs(cls)
     out = {}
     for f in dataclasses.fields(cls):
         default = dict(default=f.default) if f.default_factory is dataclasses.MISSING else dict(default_factory=f.default_factory)
@@ -212,6 +240,44 @@ def check_backend(self:JourneySettings, backend:JourneyBackend)->JourneySettings
         except ValueError as e: raise ValueError(f"Stage II (motion_frames={self.motion_frames}): {e}") from None
     return self
 
+# %% ../nbs/09_settings.ipynb #35cfed08
+FRAME_COPIES = {'gaussian': 40} # float32 copies of a step's longest clip a video model holds at its peak (measured: ~37 for the Gaussian prior)
+OTHER_FRAME_COPIES = 4 # a model-backed backend, on the CPU side: the prior video, its mask, the renders and the output
+
+def available_memory()->int|None:
+    "Bytes this process can still allocate: the machine's available memory, or less under an address-space limit (`ulimit -v`); None where unknown."
+    free = None
+    try: free = int(next(l for l in open('/proc/meminfo') if l.startswith('MemAvailable:')).split()[1]) * 1024
+    except (OSError, StopIteration, ValueError, IndexError):
+        try: import psutil; free = int(psutil.virtual_memory().available)
+        except ImportError: pass
+    try:
+        import resource
+        soft = resource.getrlimit(resource.RLIMIT_AS)[0]
+        if soft != resource.RLIM_INFINITY:
+            used = int(open('/proc/self/statm').read().split()[0]) * resource.getpagesize()
+            free = min(free if free is not None else soft, max(soft - used, 0))
+    except (ImportError, OSError, ValueError): pass
+    return free
+
+@patch
+def frames_memory(self:JourneySettings)->int:
+    "Bytes the frames of a journey step take at the video model's peak (resolved settings): its longest clip in float32, times the copies the model holds."
+    (H, W), pad = self.hw, self.guidance.pad
+    longest = max(self.frames + 2*pad, self.motion_frames or 0)
+    return FRAME_COPIES.get(self.backend, OTHER_FRAME_COPIES) * longest * 3 * H * W * 4
+
+@patch
+def check_memory(self:JourneySettings,
+                 available:int|None=None, # bytes this process can still allocate (None: `available_memory()`)
+                )->JourneySettings:
+    "Raise, naming the size and the frames, unless the frames of a step fit in memory (resolved settings)."
+    need, have = self.frames_memory(), available_memory() if available is None else available
+    if have is None or need <= have: return self
+    (H, W), pad = self.hw, self.guidance.pad
+    raise ValueError(f"size {H}×{W} with frames {self.frames} (+2·{pad} padding) and motion_frames {self.motion_frames} needs about {need / 1e9:.1f} GB "
+                     f"for the frames of one step ({self.backend} video model), but this process can use {have / 1e9:.1f} GB: choose a smaller --size or fewer --frames")
+
 # %% ../nbs/09_settings.ipynb #8cd0b264
 def public_url(url:str|None)->str|None:
     "`url` without credentials, query or fragment: what may be written into a run folder."
@@ -224,7 +290,7 @@ def public_url(url:str|None)->str|None:
 
 # %% ../nbs/09_settings.ipynb #604390f2
 def parse_list(text:str)->list:
-    "A list option: JSON ('[0, 1, \"a.json\"]'), or comma-separated items, integers where they parse ('0,0,1,-1', 'forward,orbit')."
+    "A list option: JSON ('[0, 1, \"a.json\"]'), or comma-separated items, integers where they parse ('0,0,1,-1', 'forward,orbit'; 'w-3, right-1' is two items)."
     text = text.strip()
     if text.startswith('['):
         try: return json.loads(text)
@@ -257,10 +323,9 @@ def add_settings_arguments(p:argparse.ArgumentParser, # the parser (or subparser
                            defaults:JourneySettings|None=None, # defaults to show in the help (default: JourneySettings())
                           ):
     "One option per `JourneySettings` field (`--motion-frames`) and per `GuidanceSettings` field (`--guidance-steps`), help from their docments."
-    from fastcore.docments import docments
     d = defaults or JourneySettings()
     for cls, prefix, base in ((JourneySettings, '', d), (GuidanceSettings, 'guidance_', d.guidance)):
-        docs, g = docments(cls), p.add_argument_group('guidance (Stage I sampling)' if prefix else 'journey settings')
+        docs, g = field_docs(cls), p.add_argument_group('guidance (Stage I sampling)' if prefix else 'journey settings')
         for f in fields(cls):
             if f.name == 'guidance': continue
             shown = getattr(base, f.name) if base is not None else None

@@ -4,12 +4,13 @@
 
 # %% ../nbs/09b_stages.ipynb #7ad669d1
 from __future__ import annotations
-import hashlib, json, time
+import hashlib, time
 from dataclasses import dataclass, asdict, replace
 import torch
 from .core import image_to_tensor, tensor_to_pil, as_generator
-from .camera import (BackwardPathSettings, backward_path, dolly_path, orbit_path, load_trajectory,
-                                 resize_intrinsics, wonderjourney_intrinsics, scene_scaled_settings, check_poses)
+from .camera import (BackwardPathSettings, backward_path, dolly_path, orbit_path,
+                                 resize_intrinsics, wonderjourney_intrinsics, scene_scaled_settings)
+from .paths import camera_path_entry_poses
 from .depth import DepthEstimator, GroundPlaneDepth, load_depth_model
 from .pointcloud import unproject, render_points
 from .guidance import GaussianPriorBackend, VideoBackend, JourneyBackend, assemble_prior, guided_sample
@@ -17,11 +18,11 @@ from .video_models import check_offload
 from .video_checkpoints import load_backend
 from .inpaint import Inpainter, load_inpainter, fill_end_view
 from .director import Director, make_director
-from .settings import JourneySettings
+from .settings import JourneySettings, JOURNEY_ENTRIES, check_camera_path_entry
 
 # %% auto #0
 __all__ = ['TORCH_DTYPES', 'pretrained_options', 'load_video_backend', 'JourneyParts', 'load_components', 'journey_intrinsics',
-           'stage_seed', 'step_trajectory', 'stage_one', 'stage_two']
+           'stage_seed', 'step_trajectory', 'check_camera_path', 'stage_one', 'stage_two']
 
 # %% ../nbs/09b_stages.ipynb #4e8d34ee
 TORCH_DTYPES = {'float32': torch.float32, 'float16': torch.float16, 'bfloat16': torch.bfloat16}
@@ -84,26 +85,31 @@ def stage_seed(seed:int, index:int)->int:
     "The seed of stage `index` of a journey with seed `seed` (independent of how the run was split)."
     return int.from_bytes(hashlib.sha256(f'{seed}:{index}'.encode()).digest()[:4], 'little')
 
+def _own(entry)->bool: return not isinstance(entry, bool) and entry in JOURNEY_ENTRIES
+
 def step_trajectory(s:JourneySettings, # settings (camera_path, speeds, frames)
                     step:int, # journey step index
                     depth:torch.Tensor, # H×W depth of the current view (for scene-scaled speeds)
                     seed:int, # seed of the height wobble
                    )->torch.Tensor: # (frames, 4, 4) camera-to-world poses relative to the current view
-    "The relative camera path of one journey step."
+    "The relative camera path of one journey step: the authors' moves, a dolly, an orbit, a camera path file (exactly `frames` poses) or an action string (resampled)."
     s = s if s.frames is not None else s.resolved()   # resolved settings already know their frames
     kind = s.camera_path[step % len(s.camera_path)]
+    check_camera_path_entry(kind)
+    if not _own(kind): return camera_path_entry_poses(str(kind), s.frames, resample=False, guess=False)
     base = BackwardPathSettings(frames=s.frames - 2)
     ps = scene_scaled_settings(depth, s.speed_fraction, base) if s.camera_speed is None else BackwardPathSettings(camera_speed=s.camera_speed, frames=s.frames - 2)
     if kind in (0, 1, -1): return backward_path([kind], ps, seed=seed)
     med = float(depth.median())
     if kind == 'forward': return dolly_path(s.frames, s.speed_fraction*med)
-    if kind == 'orbit': return orbit_path(s.frames, med, 15.)
-    if isinstance(kind, str) and kind.endswith('.json'):
-        try: poses = load_trajectory(kind)['poses']
-        except (json.JSONDecodeError, KeyError, TypeError, OSError) as e: raise ValueError(f"cannot read trajectory file {kind}: {e}") from None
-        if len(poses) != s.frames: raise ValueError(f"trajectory {kind} has {len(poses)} poses but a stage has frames={s.frames}")
-        return check_poses(poses[0]).inverse() @ poses   # make it start at the identity
-    raise ValueError(f"camera_path entry {kind!r} is not 0, 1, -1, 'forward', 'orbit' or a .json trajectory")
+    return orbit_path(s.frames, med, 15.)
+
+def check_camera_path(s:JourneySettings, # resolved settings (their `frames` known)
+                     )->JourneySettings: # the same settings
+    "Read every camera path file and action string of `camera_path` as its step will, before anything runs: raise, naming the file, unless each gives a step of `frames` poses."
+    for e in dict.fromkeys(map(str, filter(lambda e: not _own(e), s.camera_path))):
+        check_camera_path_entry(e); camera_path_entry_poses(e, s.frames, resample=False, guess=False)
+    return s
 
 # %% ../nbs/09b_stages.ipynb #07e78f66
 def _clock(times, key, t0):

@@ -14,12 +14,12 @@ stderr, resource limits and signals, that does not pay torch's import again for 
 interpreter would (a traceback, exit status 1). `test_the_harness_agrees_with_the_installed_command` runs one case
 through a fresh interpreter as well. Kills are real (SIGKILL) and happen at a chosen rename of a chosen file, never
 after a delay."""
-import contextlib, csv, functools, hashlib, io, json, os, re, resource, shutil, signal, struct, subprocess, sys, threading, time, traceback, zlib
+import contextlib, csv, hashlib, io, json, os, re, resource, shutil, signal, struct, subprocess, sys, threading, time, traceback, zlib
 from dataclasses import dataclass
 from pathlib import Path
-import fastcore.docments, pytest
+import pytest
 from PIL import Image
-import dreamjourney.cli, dreamjourney.batch, dreamjourney.evaluate   # imported once here: every forked child finds them loaded
+import dreamjourney.cli, dreamjourney.batch, dreamjourney.evaluate, dreamjourney.settings   # imported once here: every forked child finds them loaded
 from dreamjourney.camera import save_trajectory
 from dreamjourney.gaussian_prior import landscape_image
 
@@ -30,15 +30,11 @@ XFAIL = pytest.mark.xfail(strict=True, reason='issue 19: fixed after the restruc
 
 @pytest.fixture(scope='module', autouse=True)
 def help_texts_read_once():
-    """The command's parser and journey.json's schema take their help texts from source comments (fastcore's `docments`,
-    ~0.1 s a class, half a second a command). Here they are read once, before any fork, and not again in every child:
-    this changes what a case costs, not what it does. Restored after this module."""
-    real = fastcore.docments.docments
-    fastcore.docments.docments = functools.lru_cache(maxsize=None)(real)
-    try:
-        with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit): dreamjourney.cli.main(['run', '--help'])
-        yield
-    finally: fastcore.docments.docments = real
+    """The command's parser and journey.json's schema take their help texts from source comments (`settings.field_docs`, read once
+    per class and process). Here they are read once, before any fork, so that no child reads them again: this changes what a case
+    costs, not what it does."""
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit): dreamjourney.cli.main(['run', '--help'])
+    dreamjourney.settings.settings_model()
 
 # --- the harness ------------------------------------------------------------------------------------------------------------
 
@@ -222,24 +218,21 @@ def test_the_harness_agrees_with_the_installed_command(world, tmp_path):
 
 # --- options: refused before anything is created ------------------------------------------------------------------------------
 
-@XFAIL
 @pytest.mark.parametrize('fps', ['0', '-1'])
 def test_options_fps(world, fps):
-    "Today: every stage runs, then write_video fails ('Frame-per-second value 0 is invalid'), the folder left 'running'. Fix: settings check (JourneySettings.check)."
+    "Was: every stage ran, then write_video failed ('Frame-per-second value 0 is invalid'), the folder left 'running'. Fixed: settings RULES (fps)."
     img = write_image(world/'photo.png'); before = tree(world)
     assert_refused(dj('run', img, '--out', world/'run', *RUN, '--fps', fps), 'fps', fps)
     assert changes(before, tree(world)) == []
 
-@XFAIL
 def test_options_unknown_camera_path_word(world):
-    "Today: refused by step_trajectory when Stage I starts, after the folder exists. Fix: settings check (JourneySettings.check: camera_path words)."
+    "Was: refused by step_trajectory when Stage I started, after the folder existed. Fixed: settings RULES (check_camera_path_entry)."
     img = write_image(world/'photo.png'); before = tree(world)
     assert_refused(dj('run', img, '--out', world/'run', *RUN, '--camera-path', 'sideways'), 'sideways')
     assert changes(before, tree(world)) == []
 
-@XFAIL
 def test_options_size_has_an_upper_bound(world):
-    "Today: MemoryError in load_input_image (a traceback). Fix: settings check (JourneySettings.check: an upper bound on size)."
+    "Was: MemoryError in load_input_image (a traceback). Fixed: settings RULES (size ≤ MAX_SIDE)."
     img = write_image(world/'photo.png'); before = tree(world)
     assert_refused(dj('run', img, '--out', world/'run', *RUN[2:], '--size', '100000', memory=4 << 30), 'size', '100000')
     assert changes(before, tree(world)) == []
@@ -259,16 +252,10 @@ def _trajectory(world:Path, kind:str)->Path:
     if kind == 'malformed': f.write_text(f.read_text()[:60])
     return f
 
-TRAJECTORY_FIX = 'Fix: the trajectory check before any folder exists (Journey.check_target → camera.load_trajectory, step_trajectory).'
-
-@pytest.mark.parametrize('kind', [
-    pytest.param('wrong-pose-count', marks=XFAIL),   # today: refused at Stage I, after the folder exists
-    pytest.param('without-K', marks=XFAIL),          # today: KeyError traceback from load_trajectory
-    pytest.param('a-list', marks=XFAIL),             # today: AttributeError traceback from load_trajectory
-    pytest.param('malformed', marks=XFAIL),          # today: "Expecting ',' delimiter" without the file's name
-    pytest.param('nan', marks=XFAIL),                # today: "poses must be finite" without the file's name
-    pytest.param('not-a-rotation', marks=XFAIL),     # today: "poses must be rigid" without the file's name
-])
+# Fixed by the camera path check before any folder exists (run_journey / Journey.create → stages.check_camera_path →
+# paths.camera_path_entry_poses(resample=False, guess=False)). Were: refused at Stage I after the folder existed (wrong pose count),
+# KeyError (without K), AttributeError (a list), and messages without the file's name (malformed, NaN, not a rotation).
+@pytest.mark.parametrize('kind', ['wrong-pose-count', 'without-K', 'a-list', 'malformed', 'nan', 'not-a-rotation'])
 def test_options_a_bad_trajectory_is_refused_by_name_before_any_folder(world, kind):
     img, f = write_image(world/'photo.png'), _trajectory(world, kind)
     before = tree(world)
