@@ -16,8 +16,8 @@ __all__ = ['WONDERJOURNEY_INTRINSICS', 'TRAJECTORY_CONVENTION', 'check_intrinsic
            'intrinsics_from_fxfycxcy', 'resize_intrinsics', 'wonderjourney_intrinsics', 'look_at', 'check_poses',
            'pose_inverse', 'BackwardPathSettings', 'backward_segment', 'chain_segments', 'backward_path',
            'plot_trajectory', 'scene_scaled_settings', 'dolly_path', 'orbit_path', 'matrix_to_quaternion',
-           'quaternion_to_matrix', 'slerp', 'interpolate_poses', 'keyframes_from_look_at', 'save_trajectory',
-           'load_trajectory']
+           'quaternion_to_matrix', 'slerp', 'interpolate_poses', 'keyframes_from_look_at', 'resample_poses',
+           'resample_intrinsics', 'save_trajectory', 'load_trajectory']
 
 # %% ../nbs/02_camera.ipynb #2cdec09a
 def check_intrinsics(K, # 3×3 pinhole matrix (tensor, array or nested list)
@@ -371,6 +371,33 @@ def keyframes_from_look_at(eyes, # (K, 3) camera positions
     "Keyframe poses from positions and look-at points."
     eyes = torch.as_tensor(eyes, dtype=torch.float32)
     return look_at(eyes, torch.as_tensor(targets, dtype=torch.float32).expand_as(eyes), up)
+
+# %% ../nbs/02_camera.ipynb #c4bdaa6c
+def _resample_positions(N:int, n:int)->torch.Tensor:
+    "Where the `n` poses of a resampled path of `N` fall along it (in frames): evenly spaced, rounded to the nearest frame when n < N."
+    s = torch.linspace(0, N - 1, n, dtype=torch.float64)
+    return s if n > N else s.round()
+
+def resample_poses(poses, # (N, 4, 4) camera-to-world poses, N ≥ 2
+                   n:int, # how many poses to return, ≥ 2
+                  )->torch.Tensor: # (n, 4, 4); the first and last equal the input's
+    "A path with `n` poses: interpolated (linear positions, slerp) when it has fewer, the nearest of evenly spaced poses when it has more."
+    P = check_poses(poses)
+    if len(P) < 2: raise ValueError(f"a path needs at least 2 poses (a start and an end) to resample, got {len(P)}")
+    if n < 2: raise ValueError(f"n must be at least 2, got {n}")
+    if n == len(P): return P
+    if n > len(P): return interpolate_poses(P, n, position='linear')
+    return P[_resample_positions(len(P), n).long()]
+
+def resample_intrinsics(K, # one 3×3 K (returned as it is), per-frame (N, 3, 3) intrinsics, or None
+                        n:int, # poses of the resampled path
+                       )->torch.Tensor|None:
+    "Per-frame intrinsics at the places `resample_poses` takes its poses (linear between frames, as its positions)."
+    if K is None or K.ndim == 2 or len(K) == n: return K
+    s = _resample_positions(len(K), n)
+    i = s.floor().long().clamp(max=len(K) - 2); u = (s - i)[:, None, None]
+    return (K[i].double() * (1 - u) + K[i + 1].double() * u).float()
+
 
 # %% ../nbs/02_camera.ipynb #edfe7454
 TRAJECTORY_CONVENTION = "OpenCV camera axes (x right, y down, z forward); poses are camera-to-world 4x4"

@@ -14,14 +14,14 @@ from tqdm.auto import tqdm
 from fastcore.basics import patch
 from .core import image_to_tensor, tensor_to_image, atomic_write, optional_import
 from .camera import check_poses, interpolate_poses, intrinsics_from_fov
-from .paths import (FORMATS, CameraPathError, camera_path_entry_poses, fov_from_focal, format_for_name, is_camera_path_file,
-                                load_camera_path, parse_actions, save_camera_path, yaw_pitch_from_rotation, yaw_pitch_rotation)
+from .actions import CameraPathError, parse_actions, yaw_pitch_from_rotation, yaw_pitch_rotation
+from .paths import FORMATS, fov_from_focal, format_for_name, is_camera_path_file, load_camera_path, save_camera_path
 from .pointcloud import PointCloud, unproject, render_points, plotly_figure
 from .inpaint import fill_end_view
 from .director import make_director
 from .settings import JOURNEY_ENTRIES, JourneySettings, add_settings_arguments, settings_from_args
 from .run_folder import load_input_image
-from .stages import journey_intrinsics, load_components, stage_seed, step_trajectory
+from .stages import camera_path_entry_poses, journey_intrinsics, load_components, stage_seed, step_trajectory
 
 # %% auto #0
 __all__ = ['HOLE_COLOUR', 'preview_entries', 'step_poses', 'near_points', 'dense_path', 'StepPreview', 'PathPreview',

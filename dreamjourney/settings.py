@@ -10,7 +10,8 @@ from typing import Annotated, Union
 from fastcore.basics import patch
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, create_model
 from .guidance import GuidanceSettings, GaussianPriorBackend, JourneyBackend
-from .paths import CameraPathError, is_camera_path_file, parse_actions
+from .actions import CameraPathError, parse_actions
+from .paths import is_camera_path_file
 from .director import STAGE1_CAMERA_PROMPT
 
 # %% auto #0
@@ -57,7 +58,7 @@ class JourneySettings:
     director:str|None = None # None: fixed prompts; else an MLLM model name (08_director)
     director_base_url:str|None = None # OpenAI-compatible server (None: OPENAI_BASE_URL or OpenAI); stored without credentials
     director_cache:bool = True # keep the director's usable replies in the on-disk cache (False: ask every time)
-    camera_path:list = field(default_factory=lambda: list(AUTHORS_ROTATION_PATH)) # per step, cycled: 0 back, 1 right, -1 left (the authors'), 'forward', 'orbit', a camera path file (any format of 02a_paths, exactly `frames` poses) or an action string ('w-3; right-1' is one step: a comma starts the next)
+    camera_path:list = field(default_factory=lambda: list(AUTHORS_ROTATION_PATH)) # per step, cycled: 0 back, 1 right, -1 left (the authors'), 'forward', 'orbit', a camera path file (any format of 02b_paths, exactly `frames` poses) or an action string ('w-3; right-1' is one step: a comma starts the next)
     camera_speed:float|None = None # authors' units (0.0005 with their depth); None: scene-scaled (ours: any depth model's scale)
     speed_fraction:float = 0.15 # scene-scaled speed: back-off per step as a fraction of the median depth
     stage1_prompt:str = STAGE1_CAMERA_PROMPT # fixed text of Stage I

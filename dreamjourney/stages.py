@@ -6,11 +6,14 @@
 from __future__ import annotations
 import hashlib, time
 from dataclasses import dataclass, asdict, replace
+from pathlib import Path
 import torch
 from .core import image_to_tensor, tensor_to_pil, as_generator
 from .camera import (BackwardPathSettings, backward_path, dolly_path, orbit_path,
                                  resize_intrinsics, wonderjourney_intrinsics, scene_scaled_settings)
-from .paths import camera_path_entry_poses
+from .actions import ACTION_STEP, CameraPathError, actions_to_poses
+from .camera import resample_poses
+from .paths import is_camera_path_file, load_camera_path
 from .depth import DepthEstimator, GroundPlaneDepth, load_depth_model
 from .pointcloud import unproject, render_points
 from .guidance import GaussianPriorBackend, VideoBackend, JourneyBackend, assemble_prior, guided_sample
@@ -21,8 +24,9 @@ from .director import Director, make_director
 from .settings import JourneySettings, JOURNEY_ENTRIES, check_camera_path_entry
 
 # %% auto #0
-__all__ = ['TORCH_DTYPES', 'pretrained_options', 'load_video_backend', 'JourneyParts', 'load_components', 'journey_intrinsics',
-           'stage_seed', 'step_trajectory', 'check_camera_path', 'stage_one', 'stage_two']
+__all__ = ['TORCH_DTYPES', 'pretrained_options', 'load_video_backend', 'JourneyParts', 'load_components',
+           'camera_path_entry_poses', 'journey_intrinsics', 'stage_seed', 'step_trajectory', 'check_camera_path',
+           'stage_one', 'stage_two']
 
 # %% ../nbs/09b_stages.ipynb #4e8d34ee
 TORCH_DTYPES = {'float32': torch.float32, 'float16': torch.float16, 'bfloat16': torch.bfloat16}
@@ -70,6 +74,38 @@ def load_components(s:JourneySettings, # the settings naming the components
     kw = ({} if s.director_base_url is None else dict(base_url=s.director_base_url)) | ({} if s.director_cache else dict(cache_dir=False))
     return JourneyParts(video=load_video_backend(s.backend, device, r, token), depth=depth, inpainter=inpainter,
                         director=make_director(s.director, **kw))
+
+# %% ../nbs/09b_stages.ipynb #cc151a91
+def _resample_hint(file, n:int, frames:int)->str:
+    "How to make a file of `n` poses fit a step of `frames`."
+    f = Path(file)
+    fix = f"use frames={n} (--frames {n}), or" if n >= 3 else "or"
+    return (f"{n} poses, but a journey step has frames={frames} (both ends included): {fix} resample the file to {frames} poses: "
+            f"dreamjourney path convert {f} {f.parent/f.stem}-{frames}.json --frames {frames}")
+
+def camera_path_entry_poses(entry, # a camera path file (any of FORMATS) or an action string ('w-3, right-1')
+                            frames:int, # poses the step needs (its frames, both ends included)
+                            scale:float=1.0, # multiplies the path's distances (its units into the scene's)
+                            move:float=ACTION_STEP['move'], # action strings: distance per move step
+                            turn:float=ACTION_STEP['turn'], # action strings: degrees per turn step
+                            tilt:float=ACTION_STEP['tilt'], # action strings: degrees per tilt step
+                            resample:bool=True, # a file of another pose count is resampled (True) or refused, saying how to fix it (False); action strings are always resampled
+                            guess:bool=True, # a file whose convention is assumed (`CameraPath.assumed`) is read (True) or refused, saying how to state it (False)
+                           )->torch.Tensor: # (frames, 4, 4) camera-to-world poses relative to the first (the identity)
+    "The relative camera path of one journey step given as a file or an action string, resampled to the step's frames."
+    if is_camera_path_file(entry):
+        cp, src = load_camera_path(entry, move=move, turn=turn, tilt=tilt), str(entry)
+        if cp.assumed and not guess:
+            raise CameraPathError(src, None, f"{cp.assumed}, and a journey does not fly on a guess: name the file *_opengl{Path(src).suffix} or *_w2c{Path(src).suffix}, "
+                                             f"or convert it once: dreamjourney path convert {src} {Path(src).with_suffix('')}-ours.json --from opengl (or --from w2c)")
+        if len(cp) < 2: raise CameraPathError(src, None, "a step needs at least 2 poses (a start and an end), the file has 1")
+        if len(cp) != frames and not resample: raise CameraPathError(src, None, _resample_hint(src, len(cp), frames))
+        P = cp.relative()
+    elif isinstance(entry, str): P, src = actions_to_poses(entry, move, turn, tilt, source=f"camera_path entry {entry!r}"), entry
+    else: raise ValueError(f"a camera path entry must be a file or an action string, got {entry!r}")
+    P = resample_poses(P, frames).double()
+    P[:, :3, 3] *= float(scale)
+    return P.float()
 
 # %% ../nbs/09b_stages.ipynb #582447f3
 def journey_intrinsics(height:int, # frame height

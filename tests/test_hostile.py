@@ -253,7 +253,7 @@ def _trajectory(world:Path, kind:str)->Path:
     return f
 
 # Fixed by the camera path check before any folder exists (run_journey / Journey.create → stages.check_camera_path →
-# paths.camera_path_entry_poses(resample=False, guess=False)). Were: refused at Stage I after the folder existed (wrong pose count),
+# stages.camera_path_entry_poses(resample=False, guess=False)). Were: refused at Stage I after the folder existed (wrong pose count),
 # KeyError (without K), AttributeError (a list), and messages without the file's name (malformed, NaN, not a rotation).
 @pytest.mark.parametrize('kind', ['wrong-pose-count', 'without-K', 'a-list', 'malformed', 'nan', 'not-a-rotation'])
 def test_options_a_bad_trajectory_is_refused_by_name_before_any_folder(world, kind):

@@ -62,3 +62,11 @@ def test_no_notebook_exports_while_tested():
     "A notebook that calls nbdev_export() would rewrite dreamjourney/ while other tests read it."
     for nb in (ROOT/'nbs').glob('*.ipynb'):
         assert 'nbdev_export()' not in nb.read_text(encoding='utf-8'), f'{nb.name} calls nbdev_export(): remove that cell'
+
+def test_the_course_table_lists_every_notebook():
+    "The index's course table (and so the README) names every lesson in nbs/, in reading order: a new notebook is not hidden from the reader."
+    import json, re
+    text = ''.join(''.join(c['source']) for c in json.loads((ROOT/'nbs'/'index.ipynb').read_text())['cells'] if c['cell_type'] == 'markdown')
+    listed = re.findall(r'^\| \[([0-9][^\]]*)\]\(\1\.ipynb\)', text, re.M)
+    lessons = sorted(p.stem for p in (ROOT/'nbs').glob('[0-9]*.ipynb'))
+    assert listed == lessons, f'missing from the course table: {sorted(set(lessons) - set(listed))}; not a notebook: {sorted(set(listed) - set(lessons))}; or out of order'
