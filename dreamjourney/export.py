@@ -12,10 +12,9 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 from .camera import check_intrinsics, check_poses, matrix_to_quaternion, pose_inverse
-from .paths import FLIP_YZ, PIXEL_CENTRE, flip_camera_axes
+from .paths import PIXEL_CENTRE, flip_camera_axes
 from .core import tensor_to_image
 from .pointcloud import PointCloud, project, render_points, _PLY_TYPES
-
 
 # %% auto #0
 __all__ = ['PLY_VERTEX', 'FRAME_MODES', 'SH_C0', 'SPLAT_VERTEX', 'SPLAT_OPACITY', 'SPLAT_PIXEL_SCALE', 'EXPORT_FORMATS',
