@@ -376,12 +376,16 @@ def contact_sheet(run, # run folder (path) or a `Run`
                   columns:int=6, # cells per stage: the input frame, then frames from the first to the last
                   thumb:int=96, # cell size in pixels
                   priors:bool=True, # add each Stage I's prior re-rendered from its cloud (holes magenta) where possible
+                  max_stages:int=24, # a longer journey shows this many stages, spread evenly from the first to the last
                  )->Image.Image: # the sheet
-    "A picture of a journey: per stage its input, first, middle and last frames; per Stage I its prior with holes marked."
+    "A picture of a journey: per stage its input, first, middle and last frames; per Stage I its prior with holes marked. Its size is bounded: only the frames it shows are read."
     # labels are ASCII: PIL's built-in bitmap font has no dashes or Greek letters
     run = run if isinstance(run, Run) else read_run(run)
-    rows = []                                                  # (label, [(image, caption)])
-    for j, r in enumerate(run.stages):
+    rows, n = [], len(run.stages)                              # (label, [(image, caption)])
+    shown = range(n) if n <= max_stages else sorted({int(round(x)) for x in np.linspace(0, n - 1, max_stages)})
+    if len(shown) < n: rows.append((f"{len(shown)} of {n} stages, spread evenly from the first to the last", []))
+    for j in shown:
+        r = run.stages[j]
         a, m = r['first_frame'], r['num_frames']
         idx = [a - 1] + sorted({int(round(x)) for x in np.linspace(a, a + m - 1, max(1, min(columns - 1, m)))})
         name = 'Stage I' if r['kind'] == 'stage1' else 'Stage II'
@@ -408,7 +412,6 @@ def contact_sheet(run, # run folder (path) or a `Run`
             sheet.paste(_thumb(img, thumb), (x, y)); d.text((x + 2, y + thumb), capt, fill=(80, 80, 80))
         if cells: y += thumb + cap
     return sheet
-
 
 # %% ../nbs/12_evaluate.ipynb #8c5aec8d
 def _evaluate_parser():
