@@ -634,7 +634,7 @@ def _unlink_past(folder:Path, suffix:str, keep:int):
 
 @patch
 def _discard_uncommitted(self:RunFolder):
-    "Cut what no commit accounts for (what an interrupted stage left): the tails of stages.jsonl and journey.mp4, frames and cloud files past the committed ones, temporary files; rebuild a video that is missing."
+    "Cut what no commit accounts for (what an interrupted stage left): the tails of stages.jsonl and journey.mp4, frames and cloud files past the committed ones, temporary files; rebuild a video that is missing or was encoded with other settings (a resume that changed the fps)."
     self.check_files()
     try:
         for name, length in (('stages.jsonl', self.state['stages_bytes']), ('journey.mp4', self.state['video_bytes'])):
@@ -646,7 +646,13 @@ def _discard_uncommitted(self:RunFolder):
         (self.out/'cloud.ply').unlink(missing_ok=True)                                  # a version 1 folder's cloud, once migrated
         if not self.done: (self.out/'cameras.json').unlink(missing_ok=True)             # written again when the journey is done
     except OSError as e: raise _writing_error(e, getattr(e, 'filename', None) or self.out, self.out) from None
-    if not self.state['video_bytes'] or not (self.out/'journey.mp4').exists(): self.write_video()
+    if not self.state['video_bytes'] or not (self.out/'journey.mp4').exists() or not self._video_settings_match(): self.write_video()
+
+@patch
+def _video_settings_match(self:RunFolder)->bool:
+    "Was journey.mp4 encoded with this journey's settings? Its first bytes (the init segment: size, fps, encoder) against those of a piece encoded now."
+    init, _ = encode_video_piece(_u8(self.frame_path(0))[None], self.settings.fps)
+    with open(self.out/'journey.mp4', 'rb') as h: return h.read(len(init)) == init
 
 @patch
 def frames(self:RunFolder)->JourneyFrames:
@@ -682,7 +688,6 @@ def rewind(self:RunFolder, stages:int, # committed stages to keep (0: only the i
         self.state.update(frames_written=n, stages_written=stages, stages_bytes=length, video_bytes=ends.get(n, 0), status='interrupted')
         self._last = None; self._commit()
     return self
-
 
 # %% ../nbs/09a_run_folder.ipynb #9fa1d73a
 def migrate_run_folder(out, # a version 1 run folder (journey.json holds the poses and stages; one cloud.ply)
