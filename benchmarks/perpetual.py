@@ -4,6 +4,7 @@
     python benchmarks/perpetual.py --steps 500 --size 128 --kill-at 400     # also: killed at step 400, resumed, compared
     python benchmarks/perpetual.py --steps 200 --size 256
     python benchmarks/perpetual.py --evaluate 1000 10000                      # evaluate's peak RSS against journey length
+    python benchmarks/perpetual.py --replot AFTER.json BEFORE.json --plot-to nbs/images/perpetual_time_per_step.png
 
 Each journey runs `dreamjourney run` (the Gaussian prior, `--guidance-steps 2`, scikit-image's `coffee` photo) in a
 child process that reports, when it ends, its peak RSS and its I/O counters from /proc/self/io (which include the
@@ -144,7 +145,13 @@ def main():
     p.add_argument('--label', default='this version')
     p.add_argument('--keep', action='store_true', help='keep the run folders')
     p.add_argument('--evaluate', type=int, nargs='+', default=None, help="instead: evaluate's peak RSS on synthetic journeys of these frame counts")
+    p.add_argument('--replot', nargs='+', default=None, metavar='JSON', help='instead: plot the time per step of these results (their labels) into --plot-to')
+    p.add_argument('--plot-to', default=None, metavar='PNG', help='with --replot: the picture to write')
     a = p.parse_args()
+    if a.replot:
+        rs = [json.loads(Path(f).read_text()) for f in a.replot]
+        label = lambda r: f"{r['label']}: {r['steps']} steps at {r['size']}²"
+        plot(np.asarray(rs[0]['step_seconds']), label(rs[0]), Path(a.plot_to), {label(r): r['step_seconds'] for r in rs[1:]}); return
     work = Path(a.work); work.mkdir(parents=True, exist_ok=True); RESULTS.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, 'PYTHONPATH': os.pathsep.join([str(ROOT)] + [x for x in os.environ.get('PYTHONPATH', '').split(os.pathsep) if x])}
     if a.evaluate:
