@@ -47,11 +47,13 @@ def folder_bytes(d): return sum(f.stat().st_size for f in Path(d).rglob('*') if 
 
 work = Path(a.work) if a.work else Path(tempfile.mkdtemp(prefix='dj_export_bench_'))
 print(f"# dreamjourney export; {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}; frames placed by {a.frames}")
-print("| journey | frames | points | cloud.ply | format | time (s) | written | peak RSS (MB) | RSS after import (MB) | read back |")
+print("| journey | frames | points | cloud files | format | time (s) | written | peak RSS (MB) | RSS after import (MB) | read back |")
 print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
 for run in map(Path, a.runs):
     st = json.loads((run/'journey.json').read_text())
-    points = sum(int(r.get('cloud_points', 0)) for r in st['stages'])
+    recs = st['stages'] if st.get('version', 1) == 1 else map(json.loads, (run/'stages.jsonl').read_bytes()[:st['stages_bytes']].splitlines())
+    points = sum(int(r.get('cloud_points', 0)) for r in recs)                  # either layout: the committed stage records
+    clouds = sum(f.stat().st_size for f in (run/'cloud').glob('*.ply')) if (run/'cloud').is_dir() else (run/'cloud.ply').stat().st_size
     for fmt in a.formats.split(','):
         out = work/run.name/(fmt if fmt in ('colmap', 'nerfstudio') else f'{fmt}.ply')
         shutil.rmtree(out, ignore_errors=True) if out.is_dir() else out.unlink(missing_ok=True)
@@ -62,6 +64,6 @@ for run in map(Path, a.runs):
             assert (images, pts, obs) == (r['images'], r['points'], r['observations']), ((images, pts, obs), r)
             back = f"pycolmap: {images} images, {pts} points, {obs} observations in {secs:.1f} s"
         counts = ', '.join(f"{r[k]} {k}" for k in ('points', 'observations', 'unseen') if k in r)
-        print(f"| {run} | {st['frames_written']} | {points} | {(run/'cloud.ply').stat().st_size / 1e6:.1f} MB | {fmt} | {r['seconds']:.1f} | "
+        print(f"| {run} | {st['frames_written']} | {points} | {clouds / 1e6:.1f} MB | {fmt} | {r['seconds']:.1f} | "
               f"{r['bytes'] / 1e6:.1f} MB ({counts}) | {r['peak_rss_mb']:.0f} | {r['import_rss_mb']:.0f} | {back} |", flush=True)
 if not a.work: shutil.rmtree(work)

@@ -21,4 +21,4 @@ with tempfile.TemporaryDirectory() as d:
     for k, v in sorted(split.items(), key=lambda kv: -kv[1]): print(f"  {k:24s} {v:6.2f} s  {100*v/total:5.1f} %")
     rest = total - sum(split.values())
     print(f"  {'writing frames, ply, mp4':24s} {rest:6.2f} s  {100*rest/total:5.1f} %")
-    print(f"NFE per Stage I: {[r['nfe'] for r in j.state['stages'] if r['kind'] == 'stage1']}")
+    print(f"NFE per Stage I: {[r['nfe'] for r in j.records() if r['kind'] == 'stage1']}")

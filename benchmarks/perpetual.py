@@ -3,6 +3,8 @@
     python benchmarks/perpetual.py --steps 50 --size 128
     python benchmarks/perpetual.py --steps 500 --size 128 --kill-at 400     # also: killed at step 400, resumed, compared
     python benchmarks/perpetual.py --steps 200 --size 256
+    python benchmarks/perpetual.py --evaluate 1000 10000                      # evaluate's peak RSS against journey length
+    python benchmarks/perpetual.py --replot AFTER.json BEFORE.json --plot-to nbs/images/perpetual_time_per_step.png
 
 Each journey runs `dreamjourney run` (the Gaussian prior, `--guidance-steps 2`, scikit-image's `coffee` photo) in a
 child process that reports, when it ends, its peak RSS and its I/O counters from /proc/self/io (which include the
@@ -10,6 +12,11 @@ ffmpeg children it reaped). The time of a step is read from the folder, whatever
 of the step's last frame minus that of the step before (so it includes the commit of the step before). Reported:
 wall time per step over the first and the last 10% of steps and their ratio; peak RSS; bytes written against the
 folder's final size. Results go to benchmarks/results/perpetual-<steps>-<size>.json, with a plot of time per step.
+
+`--evaluate N …` measures the readers instead: for each N, a synthetic N-frame journey at 64² (a camera sliding over
+the coffee photo; Stage I of 4 new frames and Stage II of 2, alternating) is written one frame at a time by
+`make_run_folder` in one child process, then scored by `dreamjourney evaluate` in another, whose peak RSS and wall
+time are reported (benchmarks/results/perpetual-evaluate.json). Memory that does not grow with N is the target.
 """
 import argparse, json, os, shutil, signal, subprocess, sys, time
 from pathlib import Path
@@ -40,6 +47,45 @@ print('PERPETUAL ' + json.dumps(dict(rc=rc, maxrss_kb=resource.getrusage(resourc
       children_maxrss_kb=resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, io={k: int(v) for k, v in io.items()})))
 sys.exit(rc)
 """
+
+MAKE = r"""
+import sys, numpy as np, torch
+from skimage import data
+from PIL import Image
+from dreamjourney.run_folder import make_run_folder
+out, n, size = sys.argv[1], int(sys.argv[2]), 64
+big = np.asarray(Image.fromarray(data.coffee()).resize((384, 256), Image.LANCZOS))   # 256 rows, 384 columns
+pattern = [('stage1', 4), ('stage2', 2)]
+stages, left = [], n - 1
+while left > 0:
+    kind, m = pattern[len(stages) % 2]; stages.append((kind, min(m, left))); left -= min(m, left)
+xs, x = [0], 0                                  # a camera sliding right, then back: one column a Stage I frame
+for kind, m in stages:
+    for _ in range(m):
+        if kind == 'stage1': x = (x + 1) % (2*(384 - size))
+        xs.append(x)
+col = lambda x: x if x < 384 - size else 2*(384 - size) - x
+K = [[size*1.2, 0, size/2], [0, size*1.2, size/2], [0, 0, 1]]
+poses = np.tile(np.eye(4), (n, 1, 1)); poses[:, 0, 3] = [col(x)/size for x in xs]
+frames = (big[96:96 + size, col(x):col(x) + size] for x in xs)   # made as they are written: never all at once
+make_run_folder(out, frames, K, poses, stages=stages)
+"""
+
+def evaluate_memory(ns:list, work:Path, env:dict)->dict:
+    "Peak RSS and wall time of `dreamjourney evaluate` on synthetic journeys of each length in `ns` (64², made by `make_run_folder`)."
+    out = {}
+    for n in ns:
+        d = work/f'evaluate-{n}'; shutil.rmtree(d, ignore_errors=True)
+        p = subprocess.run([sys.executable, '-c', MAKE, str(d), str(n)], env=env, capture_output=True, text=True)
+        if p.returncode != 0: sys.exit(f'making the {n}-frame folder failed: {p.stderr[-2000:]}')
+        t0 = time.time(); r = child(['evaluate', str(d)], env); wall = time.time() - t0
+        if r.get('rc') != 0: sys.exit(f'evaluate failed on {n} frames: {r}')
+        scores = json.loads((d/'scores.json').read_text())
+        out[n] = dict(frames=scores['frames'], stages=len(scores['stages']), peak_rss_mb=r['maxrss_kb']/1024, wall_s=wall,
+                      folder_bytes=folder_bytes(d))
+        print(n, json.dumps(out[n]), flush=True)
+        shutil.rmtree(d, ignore_errors=True)
+    return out
 
 def photo(path:Path)->Path:
     "scikit-image's coffee photo as a PNG."
@@ -98,10 +144,20 @@ def main():
     p.add_argument('--kill-at', type=int, default=None, help='also run the journey killed at this step, resumed, and compare')
     p.add_argument('--label', default='this version')
     p.add_argument('--keep', action='store_true', help='keep the run folders')
+    p.add_argument('--evaluate', type=int, nargs='+', default=None, help="instead: evaluate's peak RSS on synthetic journeys of these frame counts")
+    p.add_argument('--replot', nargs='+', default=None, metavar='JSON', help='instead: plot the time per step of these results (their labels) into --plot-to')
+    p.add_argument('--plot-to', default=None, metavar='PNG', help='with --replot: the picture to write')
     a = p.parse_args()
+    if a.replot:
+        rs = [json.loads(Path(f).read_text()) for f in a.replot]
+        label = lambda r: f"{r['label']}: {r['steps']} steps at {r['size']}²"
+        plot(np.asarray(rs[0]['step_seconds']), label(rs[0]), Path(a.plot_to), {label(r): r['step_seconds'] for r in rs[1:]}); return
     work = Path(a.work); work.mkdir(parents=True, exist_ok=True); RESULTS.mkdir(parents=True, exist_ok=True)
-    img = photo(work/'coffee.png')
     env = {**os.environ, 'PYTHONPATH': os.pathsep.join([str(ROOT)] + [x for x in os.environ.get('PYTHONPATH', '').split(os.pathsep) if x])}
+    if a.evaluate:
+        res = evaluate_memory(a.evaluate, work, env)
+        (RESULTS/'perpetual-evaluate.json').write_text(json.dumps(res, indent=1)); print(json.dumps(res, indent=1)); return
+    img = photo(work/'coffee.png')
     opts = ['--segments', str(a.steps), '--size', str(a.size), '--guidance-steps', '2', '--device', 'cpu']
     out = work/f'run-{a.steps}-{a.size}'; shutil.rmtree(out, ignore_errors=True)
     t0 = time.time(); r = child(['run', str(img), '--out', str(out), *opts], env); wall = time.time() - t0

@@ -36,6 +36,7 @@ def main():
     from dreamjourney.journey import JourneySettings, run_journey
     from dreamjourney.evaluate import evaluate_run, check_targets, TARGETS
     from dreamjourney.truth import procedural_journey, read_truth
+    from dreamjourney.run_folder import RunFolder
     out = Path(a.out or tempfile.mkdtemp(prefix='dj_quality_'))
     images = [('landscape', landscape_image(a.size, a.size, seed=0))] + [(f'scene{k}', k) for k in range(1, a.scenes)]   # a seed: procedural
     TRUTH = {'hidden_psnr_db': 'hidden PSNR vs truth (dB)', 'truth_visible_psnr_db': 'visible PSNR vs truth (dB)'}
@@ -54,7 +55,7 @@ def main():
                 if isinstance(img, int): procedural_journey(img, f, js, overwrite=True)
                 else: run_journey(np.asarray(img), f, js, overwrite=True, progress=False)
             s = evaluate_run(f); scores.append(s)
-            nfe += sum(r.get('nfe', 0) for r in json.loads((f/'journey.json').read_text())['stages'])
+            nfe += sum(r.get('nfe', 0) for r in RunFolder.open(f).records())
         checks = [check_targets(s) for s in scores]
         row = {}
         for k in TARGETS:

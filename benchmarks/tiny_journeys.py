@@ -22,6 +22,7 @@ from PIL import Image
 from dreamjourney.cli import main
 from dreamjourney.testing import write_tiny_checkpoints
 from dreamjourney.gaussian_prior import landscape_image
+from dreamjourney.run_folder import RunFolder
 
 d = Path(tempfile.mkdtemp(prefix='dj_tiny_bench_'))
 tiny = write_tiny_checkpoints(d/'tiny')
@@ -38,8 +39,9 @@ for kind in a.kinds.split(','):
     st = json.loads((d/kind/'journey.json').read_text())
     s = st['settings']
     parts = {}
-    for r in st['stages']:
+    records = list(RunFolder.open(d/kind).records())
+    for r in records:
         for k, v in r['seconds'].items(): parts[f"{r['kind']}.{k}"] = parts.get(f"{r['kind']}.{k}", 0) + v
-    nfe = sum(r.get('nfe', 0) for r in st['stages'])
+    nfe = sum(r.get('nfe', 0) for r in records)
     print(f"{kind:14s} rc {rc}  {wall:6.1f} s  {st['frames_written']} frames of {s['size']}  Stage I {s['frames']} + 2·{s['guidance']['pad']}, "
           f"Stage II {s['motion_frames']}  NFE {nfe}  " + ', '.join(f"{k} {v:.1f}" for k, v in sorted(parts.items()) if v >= 0.5), flush=True)

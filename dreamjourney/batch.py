@@ -242,13 +242,12 @@ def row_lock(out, # batch folder
 
 # %% ../nbs/13_batch.ipynb #3a96feef
 def journey_columns(j:Journey)->dict:
-    "Frames, stages, NFE and seconds (total and per stage kind) of a journey, from its journey.json."
-    st = j.state; recs = st.get('stages', [])
-    cols = dict(frames=st.get('frames_written'), stages=len(recs), nfe=sum(int(r.get('nfe') or 0) for r in recs),
-                seconds=round(sum(float(r.get('wall_seconds') or 0) for r in recs), 4))
-    for r in recs:
-        k = f"seconds.{r.get('kind', 'stage')}"; cols[k] = round(cols.get(k, 0.) + float(r.get('wall_seconds') or 0), 4)
-    return cols
+    "Frames, stages, NFE and seconds (total and per stage kind) of a journey, from its stage records, read one at a time."
+    cols, nfe, total, kinds = dict(frames=j.frames_written, stages=j.stages_written), 0, 0., {}
+    for r in j.records():
+        nfe += int(r.get('nfe') or 0); w = float(r.get('wall_seconds') or 0); total += w
+        k = f"seconds.{r.get('kind', 'stage')}"; kinds[k] = round(kinds.get(k, 0.) + w, 4)
+    return cols | dict(nfe=nfe, seconds=round(total, 4)) | kinds
 
 def _flat(d:dict, prefix:str)->dict:
     out = {}
@@ -263,6 +262,7 @@ def default_scorer():
     try: from dreamjourney.evaluate import evaluate_run
     except ImportError: return None
     return evaluate_run
+
 
 # %% ../nbs/13_batch.ipynb #32229930
 def _unfinished_create(folder:Path)->bool:

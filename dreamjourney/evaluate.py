@@ -26,18 +26,14 @@ __all__ = ['METRICS', 'TARGETS', 'HOLE_COLOUR', 'stage_clouds', 'render_prior', 
 
 # %% ../nbs/12_evaluate.ipynb #d9c4b2fc
 def stage_clouds(run:Run, # a read run folder
+                 stages=None, # indices of stages to read (default: every Stage I)
                 )->dict: # stage index → PointCloud of that Stage I (world coordinates), or a reason string
-    "Each Stage I's own cloud, sliced from cloud.ply by the stages' `cloud_points`."
-    f, out, off = run.folder/'cloud.ply', {}, 0
-    s1 = [j for j, r in enumerate(run.stages) if r['kind'] == 'stage1']
-    if not f.exists(): return {j: 'no cloud.ply' for j in s1}
-    try: cloud = load_ply(f)
-    except (ValueError, OSError) as e: return {j: f'cloud.ply unreadable ({e})' for j in s1}
-    for j in s1:
-        m = run.stages[j].get('cloud_points')
-        if not isinstance(m, int) or off is None: out[j] = 'the stage records no cloud_points'; off = None; continue
-        if off + m > len(cloud): out[j] = f'cloud.ply has {len(cloud)} points, fewer than the stages record'; off = None; continue
-        out[j] = cloud[off:off + m]; off += m
+    "Each Stage I's own cloud (`Run.stage_cloud`: its cloud file, or its slice of a version 1 cloud.ply), read only for the stages asked."
+    out = {}
+    for j in (range(len(run.stages)) if stages is None else stages):
+        if run.stages[j]['kind'] != 'stage1': continue
+        try: out[j] = run.stage_cloud(j)
+        except (ValueError, OSError) as e: out[j] = str(e)
     return out
 
 def render_prior(run:Run, # a read run folder
@@ -49,6 +45,7 @@ def render_prior(run:Run, # a read run folder
     H, W = run.frames.shape[2:]
     rgb, mask, _ = render_points(cloud, torch.from_numpy(run.K).float(), torch.from_numpy(run.poses[a - 1:a + m]).float(), H, W)
     return rgb, mask
+
 
 # %% ../nbs/12_evaluate.ipynb #5f3558dd
 def stage_visible_masks(run:Run, # a read run folder
@@ -116,11 +113,11 @@ def camera_pairs(n:int, # frames of a stage after its input frame (local frames 
     pairs = [(i, i + g) for i in range(0, n - g + 1, max(1, stride))]
     return pairs + ([(0, n)] if (0, n) not in pairs else [])
 
-def _stage_camera(run, j, feats, gap, stride, **kw)->list:
-    "Camera control and Sampson distance on the pairs of Stage I number j."
-    r = run.stages[j]; a0 = r['first_frame'] - 1
+def _stage_camera(run, j, frames, gap, stride, **kw)->list:
+    "Camera control and Sampson distance on the pairs of Stage I number j, whose frames (its input frame first) are `frames`."
+    r = run.stages[j]; a0 = r['first_frame'] - 1; feats = {}
     def feat(i):
-        if i not in feats: feats[i] = sift_features(run.frames[i])
+        if i not in feats: feats[i] = sift_features(frames[i - a0])
         return feats[i]
     out = []
     for i, k in camera_pairs(r['num_frames'], gap, stride):
@@ -139,14 +136,14 @@ def _stage_camera(run, j, feats, gap, stride, **kw)->list:
         out.append(rec)
     return out
 
-def _stage_truth(run, j, cloud, truth)->dict:
-    "Hidden and visible PSNR of Stage I number j against the analytic render, with the hidden share."
+def _stage_truth(run, j, cloud, truth, frames)->dict:
+    "Hidden and visible PSNR of Stage I number j (its new frames `frames`) against the analytic render, with the hidden share."
     if not isinstance(cloud, PointCloud): return dict(truth_reason=f"its prior cannot be rebuilt ({cloud or 'no cloud'})")
     vis, why = stage_visible_masks(run, j, cloud)
     a = run.stages[j]['first_frame']; k = len(vis)
     if k == 0: return dict(truth_reason='no frame between its input and its end view, and no end_view.added')
     T = truth_frames(run, truth, range(a, a + k))
-    hp, hn = region_psnr(run.frames[a:a + k], T, ~vis); vp, vn = region_psnr(run.frames[a:a + k], T, vis)
+    hp, hn = region_psnr(frames[:k], T, ~vis); vp, vn = region_psnr(frames[:k], T, vis)
     out = dict(hidden_psnr_db=None if hp is None else _psnr_capped(hp), truth_visible_psnr_db=None if vp is None else _psnr_capped(vp),
                hidden_share=hn/(hn + vn), truth_frames=[a, a + k - 1])
     return out | (dict(truth_note=why) if why else {})
@@ -163,52 +160,63 @@ def _truth_metrics(M, s1, truth, notes):
     if truth is not None and sh: M['hidden_psnr_db']['hidden_share'] = float(np.mean(sh))
     notes += sorted({s['truth_note'] for s in s1 if 'truth_note' in s})
 
+
 # %% ../nbs/12_evaluate.ipynb #07ce8f42
-def _score_stage(run:Run, j:int, c:dict)->dict:
-    "The scores of stage `j` (see `evaluate_run`); adds what the journey's metrics need to the lists of the context `c`."
-    fr, r = run.frames, run.stages[j]
-    changes, within, ref_all, lap0, flows, clouds, known, feats = (c[k] for k in ('changes', 'within', 'ref_all', 'lap0', 'flows', 'clouds', 'known', 'feats'))
-    pair_gap, pair_stride, palette_threshold, kw = c['gap'], c['stride'], c['threshold'], c['kw']
-    pairs_all, first_steps, seams, flick, motion = (c[k] for k in ('pairs', 'first_steps', 'seams', 'flick', 'motion'))
+def _score_stage(run:Run, j:int, c:dict, frames:torch.Tensor, flows:list)->dict:
+    "The scores of stage `j` from `frames` (its input frame, then its own) and, for a Stage II, their `flows`; adds what the journey's metrics need to the context `c`. The ratios, which need the whole journey's frame changes, come after (`_stage_ratios`)."
+    r, known = run.stages[j], c['known']
     a, m = r['first_frame'], r['num_frames']
-    s = dict(index=j, kind=r['kind'], input_frame=a - 1, first_frame=a, num_frames=m)
-    ref = _median(within[j]) if len(within[j]) and _median(within[j]) > 0 else ref_all
-    s['first_step_ratio'] = float(changes[a - 1]/ref) if ref > 0 else None
-    if j > 0:
-        both = np.concatenate([within[j - 1], within[j]])
-        sref = _median(both) if len(both) and _median(both) > 0 else ref_all
-        s['seam_ratio'] = float(changes[a - 1]/sref) if sref > 0 else None
-        if s['seam_ratio'] is not None: seams.append(s['seam_ratio'])
-    if r['kind'] == 'stage1' and s['first_step_ratio'] is not None: first_steps.append(s['first_step_ratio'])
-    s['flicker'] = brightness_flicker(fr[a - 1:a + m]); flick.append((s['flicker'], m - 1))
-    sh = [laplacian_variance(fr[t])/lap0 for t in range(a, a + m)] if lap0 > 0 else []
+    s = dict(index=j, kind=r['kind'], input_frame=a - 1, first_frame=a, num_frames=m, first_step_ratio=None, **({'seam_ratio': None} if j > 0 else {}))
+    s['flicker'] = brightness_flicker(frames); c['flick'].append((s['flicker'], m - 1))
+    sh = [laplacian_variance(x)/c['lap0'] for x in frames[1:]] if c['lap0'] > 0 else []
+    c['sharp'] += sh
     s['sharpness_median'], s['sharpness_min'] = (_median(sh), float(min(sh))) if sh else (None, None)
-    s['off_palette'] = off_palette_share(fr[a:a + m], fr[0], palette_threshold)
+    s['off_palette'] = off_palette_share(frames[1:], c['input'], c['threshold'])
+    px = m*frames.shape[2]*frames.shape[3]; c['off'] += round(s['off_palette']*px); c['px'] += px   # the journey's share, from the stages' counts
     if r['kind'] == 'stage1':
-        s['camera'] = _stage_camera(run, j, feats, pair_gap, pair_stride, **kw); pairs_all += s['camera']
+        s['camera'] = _stage_camera(run, j, frames, c['gap'], c['stride'], **c['kw']); c['pairs'] += s['camera']
         ok = [p for p in s['camera'] if p['status'] == 'ok']
         s['camera_pairs_estimable'] = f"{len(ok)} of {len(s['camera'])}"
         s['camera_rotation_deg'] = _median([p['rotation_deg'] for p in ok]) if ok else None
         tr = [p['translation_deg'] for p in ok if p.get('translation_deg') is not None]
         s['camera_translation_deg'] = _median(tr) if tr else None
-        if isinstance(r.get('visible_psnr'), (int, float)): s['visible_psnr_db'], s['visible_psnr_source'] = _psnr_capped(float(r['visible_psnr'])), 'recorded'
-        elif isinstance(clouds.get(j), PointCloud) and m >= 2:
-            rgb, mask = render_prior(run, j, clouds[j])
-            out = fr[a:a + m - 1]                                  # frames between the input and the end view
-            try: s['visible_psnr_db'], s['visible_psnr_source'] = _psnr_capped(masked_psnr(out, rgb[1:m], mask[1:m])), 'reconstructed'
+        recorded = isinstance(r.get('visible_psnr'), (int, float))
+        cloud = stage_clouds(run, [j])[j] if (c['priors'] and not recorded) or known is not None else None   # read only when needed
+        if recorded: s['visible_psnr_db'], s['visible_psnr_source'] = _psnr_capped(float(r['visible_psnr'])), 'recorded'
+        elif isinstance(cloud, PointCloud) and m >= 2:
+            rgb, mask = render_prior(run, j, cloud)
+            try: s['visible_psnr_db'], s['visible_psnr_source'] = _psnr_capped(masked_psnr(frames[1:m], rgb[1:m], mask[1:m])), 'reconstructed'
             except ValueError as e: s['visible_psnr_db'], s['visible_psnr_source'] = None, f'not recorded ({e})'
-        else: s['visible_psnr_db'], s['visible_psnr_source'] = None, 'not recorded' + (f' ({clouds[j]})' if isinstance(clouds.get(j), str) else '')
-        if known is not None: s.update(_stage_truth(run, j, clouds.get(j), known))
+        else: s['visible_psnr_db'], s['visible_psnr_source'] = None, 'not recorded' + (f' ({cloud})' if isinstance(cloud, str) else '')
+        if known is not None: s.update(_stage_truth(run, j, cloud, known, frames[1:]))
     else:
-        mag, smooth = flow_motion([flows[t] for t in range(a - 1, a + m - 1)])
+        mag, smooth = flow_motion(flows)
         s['motion_px'], s['motion_smoothness'] = mag, (None if math.isnan(smooth) else smooth)
-        motion.append((mag, smooth))
+        c['motion'].append((mag, smooth))
     return s
+
+def _stage_ratios(run:Run, stages:list, c:dict):
+    "Each stage's first step and seam against the median frame change within it (the journey's median where a stage has none), into the stages' scores."
+    changes = c['changes']
+    within = {j: changes[r['first_frame']:r['first_frame'] + r['num_frames'] - 1] for j, r in enumerate(run.stages)}
+    both = np.concatenate(list(within.values())) if within else np.zeros(0)
+    ref_all = _median(both)
+    for j, (r, s) in enumerate(zip(run.stages, stages)):
+        a = r['first_frame']
+        ref = _median(within[j]) if len(within[j]) and _median(within[j]) > 0 else ref_all
+        s['first_step_ratio'] = float(changes[a - 1]/ref) if ref > 0 else None
+        if j > 0:
+            pair = np.concatenate([within[j - 1], within[j]])
+            sref = _median(pair) if len(pair) and _median(pair) > 0 else ref_all
+            s['seam_ratio'] = float(changes[a - 1]/sref) if sref > 0 else None
+            if s['seam_ratio'] is not None: c['seams'].append(s['seam_ratio'])
+        if r['kind'] == 'stage1' and s['first_step_ratio'] is not None: c['first_steps'].append(s['first_step_ratio'])
+
 
 # %% ../nbs/12_evaluate.ipynb #4f141451
 def _score_journey(run:Run, c:dict, scores:dict, min_pairs:int):
     "The journey's metrics, into `scores`, from its stages' scores and the context `c` that `_score_stage` filled (see `evaluate_run`)."
-    M, notes, st, fr, n = scores['metrics'], scores['notes'], run.stages, run.frames, len(run.frames)
+    M, notes, st = scores['metrics'], scores['notes'], run.stages
     s1 = [s for s in scores['stages'] if s['kind'] == 'stage1']
     pairs_all, first_steps, seams, flick, motion, fb, lap0, known = (c[k] for k in ('pairs', 'first_steps', 'seams', 'flick', 'motion', 'fb', 'lap0', 'known'))
     palette_threshold = c['threshold']
@@ -229,9 +237,9 @@ def _score_journey(run:Run, c:dict, scores:dict, min_pairs:int):
     M['seam_ratio'] = _metric(max(seams) if seams else None, '×', 'ok' if seams else 'not estimable', 'a single stage has no seam' if len(st) < 2 else 'the frames do not change')
     fv = [(f, w) for f, w in flick if np.isfinite(f) and w > 0]
     M['flicker'] = _metric(sum(f*w for f, w in fv)/sum(w for _, w in fv) if fv else None, 'levels', 'ok' if fv else 'not estimable', 'no stage with ≥ 2 new frames')
-    sh = [laplacian_variance(fr[t])/lap0 for t in range(1, n)] if lap0 > 0 else []
+    sh = c['sharp']
     M['sharpness'] = _metric(_median(sh) if sh else None, 'ratio', 'ok' if sh else 'not estimable', 'the input frame is flat (Laplacian variance 0)', minimum=float(min(sh)) if sh else None)
-    M['off_palette'] = _metric(off_palette_share(fr[1:], fr[0], palette_threshold), 'share', threshold=palette_threshold)
+    M['off_palette'] = _metric(c['off']/c['px'] if c['px'] else None, 'share', threshold=palette_threshold)
     vp = [s['visible_psnr_db'] for s in s1 if s.get('visible_psnr_db') is not None]
     src = sorted({s['visible_psnr_source'] for s in s1 if s.get('visible_psnr_db') is not None})
     M['visible_psnr_db'] = _metric(min(vp) if vp else None, 'dB', 'ok' if vp else 'not recorded',
@@ -245,25 +253,26 @@ def _score_journey(run:Run, c:dict, scores:dict, min_pairs:int):
     M['content_alignment'] = _metric(None, '', 'needs weights', 'content alignment needs a CLIP model; none is used')
     M['subjective_quality'] = _metric(None, '', 'needs weights', 'subjective quality needs an image-quality model; none is used')
 
+
 # %% ../nbs/12_evaluate.ipynb #251a4b2b
 def evaluate_run(run, # run folder (path) or a `Run` from `read_run`
                  pair_gap:int=4, # camera pairs: frames between the two views
                  pair_stride:int=2, # camera pairs: first frames this far apart
                  palette_threshold:float=0.12, # RGB distance (in [0, 1]) beyond which a pixel is off the input's palette
-                 reconstruct_priors:bool=True, # rebuild visible PSNR from cloud.ply where journey.json does not record it
+                 reconstruct_priors:bool=True, # rebuild visible PSNR from the stage's cloud where its record has none
                  truth:bool=True, # score against the analytic scene where the folder has truth.json
                  min_matches:int=20, # camera pairs with fewer matches are not estimable
                  min_inliers:int=15, # … or with fewer essential-matrix inliers
                  min_parallax:float=1.0, # … or with less translational parallax (px)
                  min_pairs:int=3, # fewer estimable pairs in the whole journey: camera control not estimable
                 )->dict: # scores: run, complete, notes, stages, metrics (see `METRICS`)
-    "Score a journey run folder from its files alone."
+    "Score a journey run folder from its files alone, a stage at a time: only one stage's frames (and the input frame) are in memory at once."
     run = run if isinstance(run, Run) else read_run(run)
     known = read_truth(run) if truth else None
-    fr, st, n = run.frames, run.stages, len(run.frames)
+    st, n = run.stages, len(run.frames)
     notes = list(run.notes)
     scores = dict(format='dreamjourney.scores', version=1, run=str(run.folder), name=run.folder.name, complete=run.complete,
-                  notes=notes, frames=n, size=[int(fr.shape[3]), int(fr.shape[2])], stages=[], metrics={})
+                  notes=notes, frames=n, size=[int(run.frames.shape[3]), int(run.frames.shape[2])], stages=[], metrics={})
     M = scores['metrics']
     if n < 2 or not st:
         reason = 'no frames after the input' if n < 2 else 'no committed stage'
@@ -271,19 +280,25 @@ def evaluate_run(run, # run folder (path) or a `Run` from `read_run`
         M['content_alignment'] = _metric(None, '', 'needs weights', 'content alignment needs a CLIP model; none is used')
         M['subjective_quality'] = _metric(None, '', 'needs weights', 'subjective quality needs an image-quality model; none is used')
         return _json_safe(scores)
-    changes = frame_changes(fr)
-    within = {j: changes[r['first_frame']:r['first_frame'] + r['num_frames'] - 1] for j, r in enumerate(st)}
-    all_within = np.concatenate(list(within.values())) if within else np.zeros(0)
-    c = dict(changes=changes, within=within, ref_all=_median(all_within), lap0=laplacian_variance(fr[0]), flows={}, fb=[], known=known,
-             clouds=stage_clouds(run) if (reconstruct_priors or known is not None) else {}, feats={}, gap=pair_gap, stride=pair_stride,
-             threshold=palette_threshold, kw=dict(min_matches=min_matches, min_inliers=min_inliers, min_parallax=min_parallax),
-             pairs=[], first_steps=[], seams=[], flick=[], motion=[])
-    for t in range(st[0]['first_frame'] - 1, st[-1]['first_frame'] + st[-1]['num_frames'] - 1):
-        f, err, inside = flow_with_consistency(fr[t], fr[t + 1])
-        c['flows'][t] = f; c['fb'].append(float(err[inside].mean()) if inside.any() else float('nan'))
-    scores['stages'] = [_score_stage(run, j, c) for j in range(len(st))]
+    first = run.frames[0]
+    c = dict(changes=np.full(n - 1, np.nan), input=first, lap0=laplacian_variance(first), fb=[], known=known, priors=reconstruct_priors,
+             gap=pair_gap, stride=pair_stride, threshold=palette_threshold, kw=dict(min_matches=min_matches, min_inliers=min_inliers, min_parallax=min_parallax),
+             pairs=[], first_steps=[], seams=[], flick=[], motion=[], sharp=[], off=0, px=0)
+    for j, r in enumerate(st):                                 # one stage's frames at a time: its input frame, then its own
+        a, m = r['first_frame'], r['num_frames']
+        frames = run.frames[a - 1:a + m]
+        c['changes'][a - 1:a + m - 1] = frame_changes(frames)
+        flows = []
+        for t in range(m):
+            f, err, inside = flow_with_consistency(frames[t], frames[t + 1])
+            c['fb'].append(float(err[inside].mean()) if inside.any() else float('nan'))
+            if r['kind'] == 'stage2': flows.append(f)
+        scores['stages'].append(_score_stage(run, j, c, frames, flows))
+        del frames, flows
+    _stage_ratios(run, scores['stages'], c)
     _score_journey(run, c, scores, min_pairs)
     return _json_safe(scores)
+
 
 # %% ../nbs/12_evaluate.ipynb #b9fa2607
 def write_scores(run, # run folder
@@ -360,27 +375,31 @@ def _thumb(img:np.ndarray, size:int)->Image.Image:
 def contact_sheet(run, # run folder (path) or a `Run`
                   columns:int=6, # cells per stage: the input frame, then frames from the first to the last
                   thumb:int=96, # cell size in pixels
-                  priors:bool=True, # add each Stage I's prior re-rendered from cloud.ply (holes magenta) where possible
+                  priors:bool=True, # add each Stage I's prior re-rendered from its cloud (holes magenta) where possible
+                  max_stages:int=24, # a longer journey shows this many stages, spread evenly from the first to the last
                  )->Image.Image: # the sheet
-    "A picture of a journey: per stage its input, first, middle and last frames; per Stage I its prior with holes marked."
+    "A picture of a journey: per stage its input, first, middle and last frames; per Stage I its prior with holes marked. Its size is bounded: only the frames it shows are read."
     # labels are ASCII: PIL's built-in bitmap font has no dashes or Greek letters
     run = run if isinstance(run, Run) else read_run(run)
-    clouds = stage_clouds(run) if priors else {}
-    rows = []                                                  # (label, [(image, caption)])
-    for j, r in enumerate(run.stages):
+    rows, n = [], len(run.stages)                              # (label, [(image, caption)])
+    shown = range(n) if n <= max_stages else sorted({int(round(x)) for x in np.linspace(0, n - 1, max_stages)})
+    if len(shown) < n: rows.append((f"{len(shown)} of {n} stages, spread evenly from the first to the last", []))
+    for j in shown:
+        r = run.stages[j]
         a, m = r['first_frame'], r['num_frames']
         idx = [a - 1] + sorted({int(round(x)) for x in np.linspace(a, a + m - 1, max(1, min(columns - 1, m)))})
         name = 'Stage I' if r['kind'] == 'stage1' else 'Stage II'
         rows.append((f"{name} (stage {j}): frames {a}-{a + m - 1}", [(tensor_to_image(run.frames[i]), f"{i}{' in' if i == a - 1 else ''}") for i in idx]))
-        if r['kind'] == 'stage1' and isinstance(clouds.get(j), PointCloud):
-            rgb, mask = render_prior(run, j, clouds[j])
+        cloud = stage_clouds(run, [j]).get(j, 'not available') if priors and r['kind'] == 'stage1' else None
+        if isinstance(cloud, PointCloud):
+            rgb, mask = render_prior(run, j, cloud)
             cells = []
             for i in idx:
                 p = (rgb[i - a + 1].permute(1, 2, 0).clamp(0, 1).numpy()*255).round().astype(np.uint8)
                 p[~mask[i - a + 1, 0].numpy()] = HOLE_COLOUR
                 cells.append((p, f"prior {i}"))
-            rows.append(("  its prior, re-rendered from cloud.ply (holes magenta)", cells))
-        elif r['kind'] == 'stage1' and priors: rows.append((f"  its prior: {clouds.get(j, 'not available')}", []))
+            rows.append(("  its prior, re-rendered from its cloud (holes magenta)", cells))
+        elif cloud is not None: rows.append((f"  its prior: {cloud}", []))
     if not rows: rows = [('the input frame (no committed stage)', [(tensor_to_image(run.frames[0]), '0 in')])]
     head, cap = 14, 12
     ncol = max(max((len(c) for _, c in rows), default=1), 1)

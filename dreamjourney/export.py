@@ -12,15 +12,16 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 from .camera import check_intrinsics, check_poses, matrix_to_quaternion, pose_inverse
+from .paths import PIXEL_CENTRE, flip_camera_axes
 from .core import tensor_to_image
 from .pointcloud import PointCloud, project, render_points, _PLY_TYPES
 
 # %% auto #0
-__all__ = ['PLY_VERTEX', 'PIXEL_CENTRE_SHIFT', 'FRAME_MODES', 'SH_C0', 'SPLAT_VERTEX', 'SPLAT_OPACITY', 'SPLAT_PIXEL_SCALE',
-           'OPENGL_FROM_OPENCV', 'EXPORT_FORMATS', 'PlyRows', 'StageCloud', 'JourneyWorld', 'read_world',
-           'streamed_file', 'ply_header', 'write_vertices', 'ply_rows', 'write_ply', 'visible_in_view',
-           'visible_points', 'colmap_pose', 'colmap_camera', 'place_frames', 'write_colmap', 'splat_rows',
-           'write_splats', 'opengl_pose', 'nerfstudio_transforms', 'write_nerfstudio', 'export_world', 'export_main']
+__all__ = ['PLY_VERTEX', 'FRAME_MODES', 'SH_C0', 'SPLAT_VERTEX', 'SPLAT_OPACITY', 'SPLAT_PIXEL_SCALE', 'EXPORT_FORMATS',
+           'PlyRows', 'StageCloud', 'JourneyWorld', 'read_world', 'streamed_file', 'ply_header', 'write_vertices',
+           'ply_rows', 'write_ply', 'visible_in_view', 'visible_points', 'colmap_pose', 'colmap_camera', 'place_frames',
+           'write_colmap', 'splat_rows', 'write_splats', 'nerfstudio_transforms', 'write_nerfstudio', 'export_world',
+           'export_main']
 
 # %% ../nbs/12a_export.ipynb #df11dc0f
 @dataclass
@@ -118,8 +119,8 @@ class JourneyWorld:
     height:int # frame height
     width:int # frame width
     poses:torch.Tensor # (F, 4, 4) float64 camera-to-world pose of every committed frame (OpenCV axes)
-    stages:list # per Stage I, in order: dict(stage, first_frame, num_frames, first_point, points, from_start)
-    rows:PlyRows|None # where the points are (None: no points)
+    stages:list # per Stage I, in order: dict(stage, first_frame, num_frames, first_point, points, from_start, file: its cloud file, or None in a version 1 folder)
+    rows:PlyRows|None # a version 1 folder's cloud.ply, where every stage's rows are (None: a folder of cloud files, or no points)
 
     @property
     def frame_count(self)->int: return len(self.poses)
@@ -131,7 +132,12 @@ class JourneyWorld:
                    )->StageCloud:
         "The points of the `k`-th Stage I, read from disk."
         s = self.stages[k]
-        cloud = self.rows.read(s['first_point'], s['points']) if s['points'] else PointCloud.empty()
+        if not s['points']: cloud = PointCloud.empty()
+        elif s['file'] is None: cloud = self.rows.read(s['first_point'], s['points'])
+        else:
+            rows = PlyRows.open(s['file'])
+            try: cloud = rows.read(0, s['points'])
+            finally: rows.file.close()
         a, m = s['first_frame'], s['num_frames']
         return StageCloud(s['stage'], s['first_point'], cloud, s['from_start'], a - 1, a + m - 1, self.poses[a - 1], self.poses[a + m - 1])
 
@@ -154,43 +160,52 @@ class JourneyWorld:
         lo = hi - 1 if hi > 0 and f == starts[hi] else hi
         return range(max(0, lo - window), min(len(self.stages), hi + window + 1))
 
+
 # %% ../nbs/12a_export.ipynb #f52e3d1d
-def read_world(run, # a journey run folder
+def read_world(run, # a journey run folder (the log, or a version 1 folder, read as it is)
               )->JourneyWorld:
-    "Open a run folder for export: journey.json and the header of cloud.ply are read now, the points a stage at a time later."
-    from dreamjourney.run_folder import check_journey_state
+    "Open a run folder for export: journey.json and the stage records are read now (and each cloud file's header, or cloud.ply's), the points a stage at a time later."
+    from dreamjourney.run_folder import RunFolder, check_journey_state, ply_vertex_count, read_json
     folder = Path(run); jf = folder/'journey.json'
     if not folder.exists(): raise FileNotFoundError(f"run folder not found: {folder}")
     if not folder.is_dir(): raise NotADirectoryError(f"{folder} is a file, expected a journey run folder")
     if not jf.exists(): raise ValueError(f"{folder} is not a journey folder (no journey.json)")
-    try: state = json.loads(jf.read_text(encoding='utf-8'))
-    except (ValueError, UnicodeDecodeError) as e: raise ValueError(f"{jf} is not valid JSON ({e})") from None
+    state = read_json(jf)
     check_journey_state(state, jf)
     size = state['settings']['size']
     H, W = (size, size) if isinstance(size, int) else tuple(size)
-    check_intrinsics(state['K'], W, H)
-    K, poses = torch.tensor(state['K'], dtype=torch.float64), torch.tensor(state['poses'], dtype=torch.float64)
+    v2 = state['version'] == 2
+    records = list(RunFolder(folder, state).records()) if v2 else state['stages']      # the log's lines, checked as they are read
+    P = [state['input_pose']] + [p for r in records for p in r['poses']] if v2 else state['poses']
+    K, poses = torch.tensor(state['K'], dtype=torch.float64), torch.tensor(P, dtype=torch.float64)
     check_poses(poses)
     stages, first = [], 0
-    for r in state['stages']:
+    for r in records:
         m = int(r.get('cloud_points', 0))
         if r['kind'] == 'stage1':
             added = (r.get('end_view') or {}).get('added')
             from_start = m - added if isinstance(added, int) else min(m, H * W)
             if not 0 <= from_start <= m:
-                raise ValueError(f"{jf}: stages.{r['index']}.end_view.added: {added} points, but the stage added {m} (cloud_points)")
-            stages.append(dict(stage=r['index'], first_frame=r['first_frame'], num_frames=r['num_frames'],
-                               first_point=first, points=m, from_start=from_start))
+                where = f"{folder/'stages.jsonl'}: line {r['index'] + 1}: end_view.added" if v2 else f"{jf}: stages.{r['index']}.end_view.added"
+                raise ValueError(f"{where}: {added} points, but the stage added {m} (cloud_points)")
+            stages.append(dict(stage=r['index'], first_frame=r['first_frame'], num_frames=r['num_frames'], first_point=first, points=m,
+                               from_start=from_start, file=folder/'cloud'/f"{r['index']:06d}.ply" if v2 else None))
         first += m
     world = JourneyWorld(folder, K, H, W, poses, stages, None)
     lost = [i for i in range(world.frame_count) if not world.frame_path(i).exists()]
     if lost: raise FileNotFoundError(f"{folder/'frames'} lacks {len(lost)} committed frame(s), first {world.frame_path(lost[0]).name}: the folder is damaged")
-    if first:
+    for s in stages if v2 else []:                                                       # each cloud file: there, and of its size
+        if not s['points']: continue
+        if not s['file'].exists(): raise FileNotFoundError(f"{s['file']} is missing but stages.jsonl commits its {s['points']} points")
+        have = ply_vertex_count(s['file'])
+        if have != s['points']: raise ValueError(f"{s['file']} has {have} points but stages.jsonl commits {s['points']}")
+    if first and not v2:
         c = folder/'cloud.ply'
         if not c.exists(): raise FileNotFoundError(f"{c} is missing but journey.json commits {first} points")
         world.rows = PlyRows.open(c)
         if world.rows.count < first: raise ValueError(f"{c} has {world.rows.count} points but journey.json commits {first}")
     return world
+
 
 # %% ../nbs/12a_export.ipynb #c6c0d860
 @contextmanager
@@ -289,8 +304,6 @@ def visible_points(world:JourneyWorld, # the world (`read_world`)
         yield f, ids[seen], uv[seen]
 
 # %% ../nbs/12a_export.ipynb #8e317309
-PIXEL_CENTRE_SHIFT = 0.5 # COLMAP and nerfstudio put the top-left pixel's centre at (0.5, 0.5), we at (0, 0): add this to cx, cy and every pixel coordinate
-
 def colmap_pose(pose, # 4×4 camera-to-world pose (OpenCV axes)
                )->tuple: # (qvec (w, x, y, z), tvec), float64
     "A pose as COLMAP stores an image: the world-to-camera rotation as a unit quaternion (qw, qx, qy, qz) and its translation."
@@ -300,8 +313,9 @@ def colmap_pose(pose, # 4×4 camera-to-world pose (OpenCV axes)
 def colmap_camera(world:JourneyWorld)->str:
     "The `cameras.txt` line of a journey's one PINHOLE camera."
     K = world.K
-    fx, fy, cx, cy = K[0, 0].item(), K[1, 1].item(), K[0, 2].item() + PIXEL_CENTRE_SHIFT, K[1, 2].item() + PIXEL_CENTRE_SHIFT
+    fx, fy, cx, cy = K[0, 0].item(), K[1, 1].item(), K[0, 2].item() + PIXEL_CENTRE, K[1, 2].item() + PIXEL_CENTRE   # paths.PIXEL_CENTRE: COLMAP's pixel centres at +0.5
     return f"1 PINHOLE {world.width} {world.height} {fx!r} {fy!r} {cx!r} {cy!r}\n"
+
 
 # %% ../nbs/12a_export.ipynb #b3c19114
 FRAME_MODES = ('copy', 'hardlink', 'symlink')
@@ -370,7 +384,7 @@ def write_colmap(world:JourneyWorld, # the world (`read_world`)
         for f, ids, uv in visible_points(world, window, rel_tol):
             q, t = colmap_pose(world.poses[f])
             fi.write(f"{f + 1} {' '.join(f'{v:.17g}' for v in q.tolist() + t.tolist())} 1 {names[f]}\n")
-            xy = uv.double().numpy() + PIXEL_CENTRE_SHIFT
+            xy = uv.double().numpy() + PIXEL_CENTRE
             fi.write(('%.4f %.4f %d ' * len(ids) % tuple(np.column_stack([xy, ids.numpy() + 1]).ravel().tolist()))[:-1] + '\n')
             cuts = np.append(np.searchsorted(ids.numpy(), firsts), len(ids))       # ids ascend: each step's observations are a slice
             for k in range(n):
@@ -383,6 +397,7 @@ def write_colmap(world:JourneyWorld, # the world (`read_world`)
         bar.close()
     stats['unseen'] = world.point_count - stats['points']
     return stats
+
 
 # %% ../nbs/12a_export.ipynb #757ccc3b
 SH_C0 = 0.28209479177387814 # the degree-0 real spherical harmonic, 1/(2√π): a splat's colour is 0.5 + SH_C0 · f_dc
@@ -420,22 +435,15 @@ def write_splats(world:JourneyWorld, # the world (`read_world`)
     return write_vertices(path, world.point_count, SPLAT_VERTEX, (splat_rows(c, world.K, opacity, pixel_scale) for c in world.clouds(progress)))
 
 # %% ../nbs/12a_export.ipynb #fe4ffe50
-OPENGL_FROM_OPENCV = torch.diag(torch.tensor([1., -1., -1., 1.], dtype=torch.float64)) # negates a camera's y and z axes
-
-def opengl_pose(pose, # 4×4 camera-to-world pose, OpenCV axes (x right, y down, z forward)
-               )->torch.Tensor: # the same camera's camera-to-world pose with OpenGL axes (x right, y up, z back), float64
-    "A camera-to-world pose in the OpenGL convention of nerfstudio, instant-ngp and Blender."
-    return torch.as_tensor(pose, dtype=torch.float64) @ OPENGL_FROM_OPENCV
-
 def nerfstudio_transforms(world:JourneyWorld, # the world (`read_world`)
                           names:list, # the frames' file names in images/, in frame order
                           ply_file:str|None=None, # the cloud's file name beside transforms.json, if written
                          )->dict:
-    "The `transforms.json` of a journey: one pinhole camera, every frame with its OpenGL camera-to-world pose."
+    "The `transforms.json` of a journey: one pinhole camera, every frame with its OpenGL camera-to-world pose (`paths.flip_camera_axes`; pixel centres shifted by `paths.PIXEL_CENTRE`)."
     K = world.K
-    meta = dict(camera_model='OPENCV', fl_x=K[0, 0].item(), fl_y=K[1, 1].item(), cx=K[0, 2].item() + PIXEL_CENTRE_SHIFT,
-                cy=K[1, 2].item() + PIXEL_CENTRE_SHIFT, w=world.width, h=world.height, k1=0.0, k2=0.0, p1=0.0, p2=0.0)
-    meta['frames'] = [dict(file_path=f'images/{n}', transform_matrix=opengl_pose(world.poses[i]).tolist()) for i, n in enumerate(names)]
+    meta = dict(camera_model='OPENCV', fl_x=K[0, 0].item(), fl_y=K[1, 1].item(), cx=K[0, 2].item() + PIXEL_CENTRE,
+                cy=K[1, 2].item() + PIXEL_CENTRE, w=world.width, h=world.height, k1=0.0, k2=0.0, p1=0.0, p2=0.0)
+    meta['frames'] = [dict(file_path=f'images/{n}', transform_matrix=flip_camera_axes(world.poses[i]).tolist()) for i, n in enumerate(names)]
     return meta | ({'ply_file_path': ply_file} if ply_file else {})
 
 def write_nerfstudio(world:JourneyWorld, # the world (`read_world`)
@@ -450,6 +458,7 @@ def write_nerfstudio(world:JourneyWorld, # the world (`read_world`)
     if cloud: write_ply(world, out/'cloud.ply', progress)
     with streamed_file(out/'transforms.json', text=True) as f: json.dump(nerfstudio_transforms(world, names, 'cloud.ply' if cloud else None), f, indent=1)
     return dict(images=world.frame_count, points=world.point_count if cloud else 0)
+
 
 # %% ../nbs/12a_export.ipynb #84d4e99c
 EXPORT_FORMATS = ('colmap', 'nerfstudio', 'splat', 'ply')

@@ -58,39 +58,41 @@ def run(self:Journey,
         progress:bool=True, # show a progress bar over stages
         parts:JourneyParts|None=None, # prebuilt models (default: `load_components(settings)`)
        )->Journey:
-    "Run (or resume) every unfinished stage, then write journey.mp4."
+    "Run (or resume) every unfinished stage, each committed as it finishes; then write cameras.json and mark the journey done."
     s = self.settings
     with JourneyLock(self.out):
         self._discard_uncommitted()
         parts = parts or load_components(s, device)
-        bar = tqdm(total=self.total_stages, initial=len(self.state['stages']), desc='journey', disable=not progress)
+        bar = tqdm(total=self.total_stages, initial=self.stages_written, desc='journey', disable=not progress)
         try: self._run_stages(s, parts, device, progress, bar)
         except KeyboardInterrupt:
             self.state['status'] = 'interrupted'; self._commit(); raise   # the last finished stage stays; resume continues from it
         finally: bar.close()
-        self.write_video()
+        self.write_cameras()
         self.state['status'] = 'done'; self._commit()
     return self
 
 @patch
 def _run_stages(self:Journey, s, parts, device, progress, bar):
-    "Run every unfinished stage, committing each into the run folder."
+    "Run every unfinished stage, committing each into the run folder; a step reads only the current view, its pose and the last stage's record."
     if self.state.get('status') != 'running': self.state['status'] = 'running'; self._commit()
+    if not self.done: self.mark_scores_stale()
     while not self.done:
-        j = len(self.state['stages']); step, kind = j//self.per_step, ('stage1' if j % self.per_step == 0 else 'stage2')
+        j = self.stages_written; step, kind = j//self.per_step, ('stage1' if j % self.per_step == 0 else 'stage2')
         seed = stage_seed(s.seed, j)
-        view = load_image(self.frame_path(self.state['frames_written'] - 1))   # the current view, as saved (same on resume)
-        world = torch.tensor(self.state['poses'][-1])
+        view = load_image(self.frame_path(self.frames_written - 1))   # the current view, as saved (same on resume)
+        world = self.last_pose
         t0 = time.perf_counter()
         if kind == 'stage1':
             video, rel, cloud, rec = stage_one(s, parts, view, self.K, step, seed, device, progress)
             self.add_stage(rec, video, [(world @ p).tolist() for p in rel[1:]], _to_world(cloud, world), t0)
         else:
-            prev = self.state['stages'][-1].get('scene', {})
+            prev = (self.last_record or {}).get('scene', {})
             cands = list(prev.get('nearby_entities', [])) + list(prev.get('entities_in_view', []))
             video, rec = stage_two(s, parts, view, cands, seed, device, progress)
             self.add_stage(rec, video, [world.tolist()]*(len(video) - 1), None, t0)
         bar.update(1)
+
 
 # %% ../nbs/09c_journey.ipynb #43d2ae3e
 def run_journey(image, # start image (path, tensor or array)
@@ -162,24 +164,28 @@ def demo(out='demo', # run folder
 def stage_times(j:Journey)->dict:
     "Seconds spent per part of the stages of a journey (depth, render, inpaint, sampling, …)."
     tot = {}
-    for r in j.state['stages']:
+    for r in j.records():
         for k, v in r['seconds'].items(): tot[f"{r['kind']}.{k}"] = tot.get(f"{r['kind']}.{k}", 0.) + v
     return tot
+
 
 # %% ../nbs/09c_journey.ipynb #37c3266b
 @patch
 def _repr_html_(self:Journey)->str:
-    "Notebook display: status, a strip of frames, and the scores if `dreamjourney evaluate` wrote scores.json."
+    "Notebook display: status, a strip of frames (only those shown are read), and the scores if `dreamjourney evaluate` wrote scores.json for the journey as it is now."
     import base64, io
-    n = self.state['frames_written']
+    n = self.frames_written
     idx = sorted({int(round(i)) for i in np.linspace(0, n - 1, min(8, n))})
     im = tensor_to_pil(torch.cat([load_image(self.frame_path(i)) for i in idx], 2)); im.thumbnail((1024, 128))
     buf = io.BytesIO(); im.save(buf, format='JPEG', quality=85)
-    html = (f"<b>{self.out}</b>: {self.state['status']}, {len(self.state['stages'])} of {self.total_stages} stages, {n} frames "
+    html = (f"<b>{self.out}</b>: {self.state['status']}, {self.stages_written} of {self.total_stages} stages, {n} frames "
             f"(frames {', '.join(map(str, idx))})<br><img src='data:image/jpeg;base64,{base64.b64encode(buf.getvalue()).decode()}'/>")
     f = self.out/'scores.json'
     if f.exists():
-        m = json.loads(f.read_text()).get('metrics', {})
-        rows = ''.join(f"<tr><td>{k}</td><td>{v.get('value') if isinstance(v, dict) else v}</td></tr>" for k, v in m.items())
+        sc = json.loads(f.read_text())
+        if sc.get('stale') or sc.get('frames') != n:
+            return html + f"<br><i>scores.json is stale: it scored {sc.get('frames')} frames; run <code>dreamjourney evaluate {self.out}</code> again</i>"
+        rows = ''.join(f"<tr><td>{k}</td><td>{v.get('value') if isinstance(v, dict) else v}</td></tr>" for k, v in sc.get('metrics', {}).items())
         html += f"<table><tr><th>metric</th><th>value</th></tr>{rows}</table>"
     return html
+

@@ -14,9 +14,10 @@ from .camera import check_intrinsics, wonderjourney_intrinsics
 from .depth import DepthEstimator
 from .pointcloud import ProceduralScene, procedural_scene
 from .settings import JourneySettings
-from .run_folder import Run, read_json, read_run
+from .run_folder import Run, RunFolder, read_json, read_run
 from .stages import load_components, stage_seed, step_trajectory
 from .journey import Journey
+
 
 # %% auto #0
 __all__ = ['TRUTH_FORMAT', 'write_truth', 'read_truth', 'truth_scene', 'scene_poses', 'truth_frames', 'TruthDepth',
@@ -109,14 +110,14 @@ class TruthDepth(DepthEstimator):
         self.scene, self.out, self.K, self.used, self._current = scene, Path(out), check_intrinsics(K).double(), [], None
     def pose_of(self, x:torch.Tensor)->tuple:
         "(world pose, 'current' or 'end', frames_written) of the view `x`: the journey's current view, or the end view of the stage under way."
-        st = read_json(self.out/'journey.json'); n = int(st['frames_written'])
-        world = torch.tensor(st['poses'][-1], dtype=torch.float64)
+        f = RunFolder(self.out, read_json(self.out/'journey.json')); n = f.frames_written   # the commit as it is now (a constant-cost read)
+        world = torch.tensor(f.last_record['poses'][-1] if f.last_record else f.state['input_pose'], dtype=torch.float64)
         if torch.equal(load_image(self.out/'frames'/f'{n - 1:06d}.png'), x): return world, 'current', n
         if self._current is None or self._current[0] != n:
             raise RuntimeError("TruthDepth was asked for the depth of an image that is neither the journey's current view nor, "
                                "after it, the end view of the same stage; it cannot tell which camera saw it")
-        s = JourneySettings(**st['settings']); j = len(st['stages'])
-        rel = step_trajectory(s, sum(r['kind'] == 'stage1' for r in st['stages']), self._current[1], stage_seed(s.seed, j))
+        s, j = f.settings, f.stages_written
+        rel = step_trajectory(s, j//f.per_step, self._current[1], stage_seed(s.seed, j))   # a Stage I is under way: stage j, step j // per_step
         return world @ rel[-1].double(), 'end', n                     # the path stage_one builds from the depth it was given
     def __call__(self, image)->torch.Tensor:
         x = image_to_tensor(image)
@@ -128,6 +129,7 @@ class TruthDepth(DepthEstimator):
     def predict(self, image:torch.Tensor)->torch.Tensor:
         H, W = image.shape[1:]
         return self.scene.render(self.K, self._pose, H, W)[2][0, 0]
+
 
 # %% ../nbs/11b_truth.ipynb #fa1028f2
 def procedural_journey(seed:int, # `pointcloud.procedural_scene` seed

@@ -50,7 +50,7 @@ def test_cli_journey_with_tiny_checkpoints(kind, tiny, tmp_path, monkeypatch):
         p = _kill_at_second_stage(args, env)
         assert p.returncode == -signal.SIGKILL, p.stderr[-3000:]
         st = json.loads((out/'journey.json').read_text())
-        assert len(st['stages']) == 1 and st['status'] == 'running'
+        assert st['stages_written'] == 1 and st['status'] == 'running'
         s = st['settings']
         assert (s['frames'], s['motion_frames'], s['size']) == (f1, f2, size)   # resolved from the backend, recorded
         assert (s['dtype'], s['offload'], s['stage1_cfg'], s['stage2_cfg'], s['stage2_steps']) == ('float32', 'none', cfg1, cfg2, 3)
@@ -60,7 +60,7 @@ def test_cli_journey_with_tiny_checkpoints(kind, tiny, tmp_path, monkeypatch):
         assert len(server.requests) >= 2   # the director was asked (scene description, motion prompt or second scene)
     st = json.loads((out/'journey.json').read_text())
     n = 1 + segments*(f1 - 1) + (f2 - 1 if f2 else 0)
-    assert st['status'] == 'done' and st['frames_written'] == n and len(st['stages']) == 2
+    assert st['status'] == 'done' and st['frames_written'] == n and st['stages_written'] == 2
     import mediapy
     from dreamjourney.gaussian_prior import use_bundled_ffmpeg
     use_bundled_ffmpeg()

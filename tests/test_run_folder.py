@@ -1,17 +1,21 @@
-"""Run folders end to end (issue 13): a run folder never loses a user's data or leaks a key.
+"""Run folders end to end (issues 13 and 21): a run folder never loses a user's data or leaks a key, and it is an append-only log.
 
 Every journey here is a tiny CPU one (32², two steps, the Gaussian prior). The director is a loopback
 `FakeChatServer` that records every request's headers, so a test sees where an API key went. Kills are
 real (SIGKILL, no cleanup runs) and happen at a chosen write, not after a delay, so no test depends on timing."""
-import hashlib, json, os, signal, subprocess, sys
+import hashlib, json, os, shutil, signal, subprocess, sys
 from pathlib import Path
-import pytest
+import imageio_ffmpeg, mediapy, numpy as np, pytest
 import dreamjourney.core, dreamjourney.run_folder, dreamjourney.pointcloud
 from dreamjourney.cli import main as cli
+from dreamjourney.evaluate import evaluate_run
+from dreamjourney.export import export_world
 from dreamjourney.gaussian_prior import landscape_image
 from dreamjourney.journey import Journey, JourneyLock, JourneySettings, run_journey, resume_journey
-from dreamjourney.run_folder import check_cameras, check_journey_state
+from dreamjourney.pointcloud import PointCloud, load_ply, save_ply
+from dreamjourney.run_folder import RunFolder, check_cameras, check_journey_state, video_frame_ends
 from dreamjourney.testing import FakeChatServer, canned_reply
+from dreamjourney.video import ffmpeg_exe
 
 ROOT = Path(__file__).resolve().parent.parent
 KW = dict(segments=2, size=32, frames=6, motion_frames=4, seed=3)   # stages: I (5 frames), II (3), I (5), II (3): 17 frames
@@ -29,12 +33,8 @@ def digest(d)->dict:
     return {str(p.relative_to(d)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(Path(d).rglob('*')) if p.is_file()}
 
 def rewind(d, stages:int=1):
-    "Edit journey.json back to its first `stages` stages, as a run interrupted there leaves it."
-    f = Path(d)/'journey.json'; st = json.loads(f.read_text())
-    st['stages'] = st['stages'][:stages]
-    st['frames_written'] = 1 + sum(r['num_frames'] for r in st['stages'])
-    st['poses'] = st['poses'][:st['frames_written']]; st['status'] = 'interrupted'
-    f.write_text(json.dumps(st))
+    "Move the commit point back to the end of the first `stages` stages, as a run interrupted there leaves it."
+    RunFolder.open(d).rewind(stages)
 
 def subprocess_env()->dict:
     "The environment of a child process: this checkout's package first."
@@ -48,20 +48,32 @@ def reference(tmp_path_factory):
     "An uninterrupted journey of the settings every test uses."
     return run_journey(image(), tmp_path_factory.mktemp('ref')/'j', settings(), progress=False).out
 
+def listing(d:Path, sub:str)->list: return sorted(p.name for p in (d/sub).iterdir())
+
+def untimed(x):
+    "A record without its timings (they differ from run to run)."
+    return ({k: untimed(v) for k, v in x.items() if k not in ('seconds', 'wall_seconds')} if isinstance(x, dict)
+            else [untimed(v) for v in x] if isinstance(x, list) else x)
+
 def assert_same_journey(d, ref):
-    "`d` finished and holds the same frames, cameras, cloud and stages as the uninterrupted `ref`, bit for bit."
+    "`d` finished and holds the same frames, per-stage clouds, exported world, cameras, video and stages as the uninterrupted `ref`, bit for bit."
     d, ref = Path(d), Path(ref)
-    frames = lambda x: sorted(p.name for p in (x/'frames').iterdir())
-    assert frames(d) == frames(ref)
-    for name in frames(ref): assert (d/'frames'/name).read_bytes() == (ref/'frames'/name).read_bytes(), name
-    assert (d/'cloud.ply').read_bytes() == (ref/'cloud.ply').read_bytes()
+    for sub in ('frames', 'cloud'):
+        assert listing(d, sub) == listing(ref, sub), sub
+        for name in listing(ref, sub): assert (d/sub/name).read_bytes() == (ref/sub/name).read_bytes(), name
     assert json.loads((d/'cameras.json').read_text()) == json.loads((ref/'cameras.json').read_text())
+    assert (d/'journey.mp4').read_bytes() == (ref/'journey.mp4').read_bytes(), 'the videos differ'
     st, rs = json.loads((d/'journey.json').read_text()), json.loads((ref/'journey.json').read_text())
-    untimed = lambda x: ({k: untimed(v) for k, v in x.items() if k not in ('seconds', 'wall_seconds')} if isinstance(x, dict)
-                         else [untimed(v) for v in x] if isinstance(x, list) else x)   # timings differ from run to run
-    assert (st['status'], st['frames_written'], st['poses'], untimed(st['stages'])) == (rs['status'], rs['frames_written'], rs['poses'], untimed(rs['stages']))
-    check_cameras(json.loads((d/'cameras.json').read_text()), check_journey_state(st, d/'journey.json'), d/'cameras.json')
-    assert not [p for p in d.rglob('*.tmp')], 'temporary files left behind'
+    mediapy.set_ffmpeg(ffmpeg_exe())
+    assert mediapy.read_video(d/'journey.mp4').shape[0] == imageio_ffmpeg.count_frames_and_secs(d/'journey.mp4')[0] == st['frames_written']
+    dj, rj = RunFolder.open(d), RunFolder.open(ref)
+    assert [st[k] for k in ('status', 'frames_written', 'stages_written', 'video_bytes')] == [rs[k] for k in ('status', 'frames_written', 'stages_written', 'video_bytes')]
+    assert untimed(list(dj.records())) == untimed(list(rj.records()))
+    assert np.array_equal(dj.poses(), rj.poses())
+    check_cameras(json.loads((d/'cameras.json').read_text()), check_journey_state(st, d/'journey.json'), d/'cameras.json', dj.poses())
+    world = lambda x: Path(export_world(x, 'ply', x.parent/f'{x.name}-world.ply', force=True, progress=False)['path']).read_bytes()
+    assert world(d) == world(ref), 'the exported worlds differ'
+    assert not [p for p in d.rglob('*.tmp')] and not [p for p in d.rglob('.*') if p.name != '.lock'], 'temporary files left behind'
 
 # --- where the API key goes ---------------------------------------------------------------------------------------------
 
@@ -156,38 +168,55 @@ def test_two_resumes_at_once(tmp_path, reference):
 
 # --- a kill in every write window -----------------------------------------------------------------------------------------
 
-# (file, which write of it in the run, when): 'before' the write, 'rename' (its temporary file written, not yet renamed), 'after'.
-# The run writes: stage 0 (I): cloud.ply #0, frames 1-5, cameras.json #0, journey.json #0; stage 1 (II): frames 6-8, cameras #1,
-# journey #1; stage 2 (I): cloud.ply #1, frames 9-13, cameras #2, journey #2; stage 3 (II): frames 14-16, cameras #3, journey #3;
-# then journey.mp4, cameras #4 and journey #4 (status done).
+# (file, which write of it in the run, when): 'before' the write, 'rename' (its temporary file written, not yet renamed), 'after',
+# 'half' (an append cut off: half its bytes written). The run writes, per stage, files of its own and bytes at the end of two logs:
+# stage 0 (I): cloud/000000.ply, frames 1-5, journey.mp4 append #0, stages.jsonl append #0, journey.json #0; stage 1 (II): frames 6-8,
+# journey.mp4 #1, stages.jsonl #1, journey.json #1; stage 2 (I): cloud/000002.ply, frames 9-13, journey.mp4 #2, stages.jsonl #2,
+# journey.json #2; stage 3 (II): frames 14-16, journey.mp4 #3, stages.jsonl #3, journey.json #3; then cameras.json and journey.json #4
+# (status done). The first 11 windows are those of the layout before the log (a cloud file where cloud.ply was rewritten).
 WINDOWS = {
-    'cloud-before': ('cloud.ply', 1, 'before'),
-    'cloud-renaming': ('cloud.ply', 1, 'rename'),
-    'cloud-after': ('cloud.ply', 1, 'after'),            # cloud.ply holds points no commit accounts for
+    'cloud-before': ('000002.ply', 0, 'before'),
+    'cloud-renaming': ('000002.ply', 0, 'rename'),
+    'cloud-after': ('000002.ply', 0, 'after'),           # a cloud file no commit accounts for
     'frames-between': ('000011.png', 0, 'before'),       # frames 9 and 10 of the stage written
     'frame-renaming': ('000011.png', 0, 'rename'),
     'frames-after': ('000013.png', 0, 'after'),          # every frame of the stage, nothing committed
     'stage2-frames-between': ('000015.png', 0, 'before'),
-    'cameras-after': ('cameras.json', 2, 'after'),       # cameras.json a stage ahead of journey.json
+    'cameras-renaming': ('cameras.json', 0, 'rename'),   # every stage committed, cameras.json written, not yet in place
     'commit-renaming': ('journey.json', 2, 'rename'),
     'commit-after': ('journey.json', 2, 'after'),
-    'done-before': ('journey.json', 4, 'before'),        # every stage and the video written, status not yet done
+    'done-before': ('journey.json', 4, 'before'),        # every stage and cameras.json written, status not yet done
+    'video-half': ('journey.mp4', 2, 'half'),            # half of stage 2's piece of the video appended
+    'video-after': ('journey.mp4', 2, 'after'),          # its piece appended, its line not
+    'line-half': ('stages.jsonl', 2, 'half'),            # half of its line appended
+    'line-after': ('stages.jsonl', 2, 'after'),          # its line appended, journey.json not yet
 }
 
 def _kill_at(name:str, nth:int, when:str):
     "In this (child) process: SIGKILL ourselves at the `nth` write of a file called `name`."
-    real = dreamjourney.core.atomic_write
+    real, real_append, real_replace = dreamjourney.core.atomic_write, dreamjourney.run_folder.append_at, os.replace
     count = [-1]
     die = lambda *a: os.kill(os.getpid(), signal.SIGKILL)
+    def ours(path):
+        if Path(path).name != name: return False
+        count[0] += 1; return count[0] == nth
     def write(path, data):
-        if Path(path).name != name: return real(path, data)
-        count[0] += 1
-        if count[0] != nth: return real(path, data)
+        if not ours(path): return real(path, data)
         if when == 'before': die()
-        if when == 'rename': os.replace = die           # atomic_write's temporary file is complete, the rename kills
+        if when == 'rename': os.replace = die            # atomic_write's temporary file is complete, the rename kills
         out = real(path, data)
         die(); return out
-    dreamjourney.run_folder.atomic_write = dreamjourney.pointcloud.atomic_write = write   # every run-folder write goes through these
+    def append(path, data, at):
+        if not ours(path): return real_append(path, data, at)
+        if when == 'before': die()
+        if when == 'half': real_append(path, data[:len(data)//2], at); die()
+        out = real_append(path, data, at); die(); return out
+    def replace(src, dst, *a, **kw):                      # whole files streamed to a temporary name (cameras.json)
+        if Path(dst).name == name and when == 'rename' and name != 'journey.json' and ours(dst): die()
+        return real_replace(src, dst, *a, **kw)
+    dreamjourney.run_folder.atomic_write = dreamjourney.pointcloud.atomic_write = write   # every whole-file write of the run folder goes through these
+    dreamjourney.run_folder.append_at = append                                             # every append
+    dreamjourney.run_folder.os.replace = replace
 
 @pytest.mark.parametrize('window', list(WINDOWS))
 def test_killed_in_a_write_window_resumes_to_the_same_journey(tmp_path, window, reference):
@@ -199,6 +228,84 @@ def test_killed_in_a_write_window_resumes_to_the_same_journey(tmp_path, window, 
         finally: os._exit(3)
     _, status = os.waitpid(pid, 0)
     assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL, f'the run was not killed in {window} (status {status})'
+    killed = RunFolder.open(d)                          # opens as it is: what the commit counts is whole
+    n, length = killed.frames_written, killed.state['video_bytes']
+    assert video_frame_ends(d/'journey.mp4', length)[-1] == (length, n), 'the committed video does not hold exactly the committed frames'
+    mediapy.set_ffmpeg(ffmpeg_exe())
+    cut = tmp_path/'committed.mp4'; cut.write_bytes((d/'journey.mp4').read_bytes()[:length])
+    assert mediapy.read_video(cut).shape[0] == n        # ... and plays as a video of those frames
+    resume_journey(d, progress=False)
+    assert_same_journey(d, reference)
+
+# --- an append-only log ---------------------------------------------------------------------------------------------------
+
+def test_a_long_journey_never_rewrites_what_it_committed(tmp_path, monkeypatch):
+    "30 steps at 32²: every cloud file and frame keeps the inode and mtime it had when its stage committed, and stages.jsonl and journey.mp4 keep every committed prefix."
+    seen, real = [], RunFolder.add_stage
+    def add_stage(self, record, video, poses, points=None, started=None):
+        out = real(self, record, video, poses, points, started)
+        files = [self.frame_path(i) for i in range(out['first_frame'], self.frames_written)] + ([self.cloud_path(out['index'])] if points is not None else [])
+        seen.append(dict(files={f: (f.stat().st_ino, f.stat().st_mtime_ns) for f in files},
+                         prefixes={n: hashlib.sha256((self.out/n).read_bytes()).hexdigest() for n in ('stages.jsonl', 'journey.mp4')},
+                         lengths={'stages.jsonl': self.state['stages_bytes'], 'journey.mp4': self.state['video_bytes']}))
+        return out
+    monkeypatch.setattr(RunFolder, 'add_stage', add_stage)
+    j = run_journey(image(), tmp_path/'long', JourneySettings.demo(segments=30, size=32, frames=3, motion_frames=0, seed=3, camera_path=[0]), progress=False)
+    assert j.stages_written == 30 and len(seen) == 30 and j.state['status'] == 'done'
+    for k, s in enumerate(seen):
+        for f, stamp in s['files'].items(): assert (f.stat().st_ino, f.stat().st_mtime_ns) == stamp, f'{f.name} was rewritten after stage {k}'
+        for name, length in s['lengths'].items():
+            assert hashlib.sha256((j.out/name).read_bytes()[:length]).hexdigest() == s['prefixes'][name], f'{name} changed what stage {k} committed'
+    assert sorted(p.name for p in (j.out/'cloud').iterdir()) == [f'{k:06d}.ply' for k in range(30)]
+    mediapy.set_ffmpeg(ffmpeg_exe())
+    assert mediapy.read_video(j.out/'journey.mp4').shape[0] == j.frames_written == 1 + 30*2
+
+# --- version 1 folders ----------------------------------------------------------------------------------------------------
+
+FIXTURE = ROOT/'tests'/'fixtures'/'v1_journey'   # made by dreamjourney before the log (main at 90130f9): 32², 2 steps, 4 stages
+
+def write_v1(src, dst, stages:int):
+    "The folder `src` (the log) in the layout before it, as a run killed after `stages` stages leaves it: journey.json with the poses and the committed stages, one cloud.ply with every stage's points (those of the cut-off stage too), every frame, cameras.json of the committed frames, no video."
+    src, dst = Path(src), Path(dst); dst.mkdir()
+    shutil.copytree(src/'frames', dst/'frames'); shutil.copy(src/'input.png', dst/'input.png')
+    new, recs = json.loads((src/'journey.json').read_text()), list(RunFolder.open(src).records())
+    poses, kept = [new['input_pose']] + [p for r in recs for p in r['poses']], recs[:stages]
+    n = 1 + sum(r['num_frames'] for r in kept)
+    state = {k: new[k] for k in ('format', 'dreamjourney_version', 'settings', 'K')} | dict(version=1, frames_written=n, poses=poses[:n],
+             stages=[{k: v for k, v in r.items() if k != 'poses'} for r in kept], status='interrupted', created=new['created'])
+    clouds = [load_ply(src/'cloud'/f"{r['index']:06d}.ply") for r in recs[:stages + 1] if r['kind'] == 'stage1']
+    if clouds: save_ply(sum(clouds[1:], clouds[0]), dst/'cloud.ply')
+    (dst/'cameras.json').write_text(json.dumps(dict(convention='OpenCV axes (x right, y down, z forward); camera-to-world 4×4', K=new['K'],
+                                                    width=32, height=32, poses=poses[:n])))
+    (dst/'journey.json').write_text(json.dumps(state, indent=1))
+    return dst
+
+def test_the_v1_writer_writes_what_the_old_code_wrote(tmp_path, reference):
+    "The layout `write_v1` writes is the fixture's, made by the old code: the same files and the same keys."
+    d = write_v1(reference, tmp_path/'v1', 4)
+    fx = json.loads((FIXTURE/'journey.json').read_text()); ours = json.loads((d/'journey.json').read_text())
+    assert set(ours) == set(fx) and set(ours['stages'][0]) == set(fx['stages'][0]) and set(ours['stages'][1]) == set(fx['stages'][1])
+    assert {p.name for p in d.iterdir()} == {p.name for p in FIXTURE.iterdir()} - {'journey.mp4'}
+    check_journey_state(ours, d/'journey.json')
+
+def test_an_old_folder_opens_is_evaluated_and_exported(tmp_path):
+    "The fixture, made by the code before the log: evaluated and exported as it is, then migrated on open, evaluated and exported the same."
+    d = shutil.copytree(FIXTURE, tmp_path/'v1')
+    before = evaluate_run(d); world = export_world(d, 'ply', tmp_path/'before.ply', progress=False)
+    assert Path(world['path']).read_bytes() == (FIXTURE/'cloud.ply').read_bytes()
+    j = Journey.open(d)
+    assert j.state['version'] == 2 and not (d/'cloud.ply').exists() and j.done
+    resume_journey(d, progress=False)                   # finished: nothing to run, cameras.json written again from the log
+    assert json.loads((d/'cameras.json').read_text())['poses'] == json.loads((FIXTURE/'cameras.json').read_text())['poses']
+    after = evaluate_run(d)
+    assert {k: v for k, v in after.items() if k != 'run'} == {k: v for k, v in before.items() if k != 'run'}
+    assert Path(export_world(d, 'ply', tmp_path/'after.ply', progress=False)['path']).read_bytes() == (FIXTURE/'cloud.ply').read_bytes()
+    for f in (FIXTURE/'frames').iterdir(): assert (d/'frames'/f.name).read_bytes() == f.read_bytes()
+
+@pytest.mark.parametrize('stages', [0, 1, 3])
+def test_an_old_interrupted_folder_resumes_to_the_same_journey(tmp_path, stages, reference):
+    "A version 1 folder killed after `stages` stages (with the cut-off stage's frames and points left in it) migrates on resume and finishes as the uninterrupted journey."
+    d = write_v1(reference, tmp_path/'v1', stages)
     resume_journey(d, progress=False)
     assert_same_journey(d, reference)
 
