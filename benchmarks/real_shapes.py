@@ -109,9 +109,9 @@ def blocks_of(denoiser):
 def build(kind, vae, device, dtype, smoke, tmp):
     "The backend on a real-shape pipeline (or, with --smoke, on the tiny checkpoint), on `device` in `dtype`."
     import torch
-    from dreamjourney.video_models import load_backend
+    from dreamjourney.video_checkpoints import load_backend
     if smoke:
-        from dreamjourney.testing import tiny_pipeline
+        from dreamjourney.video_checkpoints import tiny_pipeline
         kw = {'cogvideox-i2v': dict(sample=(8, 12), frames=49), 'svd': dict(frames=25)}.get(kind, {})
         b = load_backend(tiny_pipeline({'cogvideox-i2v': 'cogvideox', 'wan-flf2v': 'wan'}.get(kind, kind), Path(tmp)/kind, **kw))
     else:
@@ -140,7 +140,7 @@ def _get(cfg, key):
 def layer_counts(kind):
     "component → (real count, kept count) of its repeated blocks, from REAL_CONFIGS and BLOCK_CUTS (the language layers for Qwen2-VL)."
     from dreamjourney.real_shapes import REAL_SHAPE_KINDS, BLOCK_CUTS
-    from dreamjourney.video_models import REAL_CONFIGS
+    from dreamjourney.memory import REAL_CONFIGS
     name = REAL_SHAPE_KINDS[kind]
     out = {}
     for comp, cuts in BLOCK_CUTS[name].items():
@@ -503,7 +503,7 @@ def measure(kind, a, tmp, before=None):
     "The measurements of one backend (the parts not asked for are kept from `before`, the saved results)."
     import torch, diffusers, platform
     from dreamjourney.real_shapes import REAL_SHAPE_KINDS
-    from dreamjourney.video_models import model_memory
+    from dreamjourney.memory import model_memory
     cuda = a.device.startswith('cuda')
     dtype = getattr(torch, a.dtype)
     t0 = time.perf_counter()

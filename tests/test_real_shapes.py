@@ -30,7 +30,7 @@ FAST = ['--guidance-steps', '2', '--guidance-renoise-rounds', '0', '--stage2-ste
 @pytest.fixture(scope='module')
 def helpers():
     "The tiny DPT depth model and the 8× tiny inpainter, written once for the module."
-    from dreamjourney.cli import write_tiny_checkpoints
+    from dreamjourney.testing import write_tiny_checkpoints
     from dreamjourney.real_shapes import write_real_shape_checkpoints
     d = Path(tempfile.mkdtemp(prefix='dj_real_shapes_'))
     out = {**write_tiny_checkpoints(d, ['dpt']), **write_real_shape_checkpoints(d, ['sd-inpainting-8x'], progress=False)}
