@@ -17,7 +17,8 @@ from .pointcloud import PointCloud
 from .guidance import JourneyBackend
 from .settings import JourneySettings, RESUME_OVERRIDES, public_url
 from .run_folder import RunFolder, JourneyLock, JourneyLocked
-from .stages import JourneyParts, load_components, journey_intrinsics, stage_seed, stage_one, stage_two
+from .stages import JourneyParts, load_components, journey_intrinsics, stage_seed, stage_one, stage_two, journey_cost, MEMORY_MEASURES
+
 
 # %% auto #0
 __all__ = ['Journey', 'run_journey', 'resume_journey', 'demo', 'stage_times']
@@ -160,7 +161,7 @@ def stage_times(j:Journey)->dict:
 # %% ../nbs/09c_journey.ipynb #37c3266b
 @patch
 def _repr_html_(self:Journey)->str:
-    "Notebook display: status, a strip of frames, and the scores if `dreamjourney evaluate` wrote scores.json."
+    "Notebook display: status, a strip of frames, the ledger (seconds and peak memory per stage), and the scores if `dreamjourney evaluate` wrote scores.json."
     import base64, io
     n = self.state['frames_written']
     idx = sorted({int(round(i)) for i in np.linspace(0, n - 1, min(8, n))})
@@ -168,9 +169,17 @@ def _repr_html_(self:Journey)->str:
     buf = io.BytesIO(); im.save(buf, format='JPEG', quality=85)
     html = (f"<b>{self.out}</b>: {self.state['status']}, {len(self.state['stages'])} of {self.total_stages} stages, {n} frames "
             f"(frames {', '.join(map(str, idx))})<br><img src='data:image/jpeg;base64,{base64.b64encode(buf.getvalue()).decode()}'/>")
+    led = [(j, r) for j, r in enumerate(self.state['stages']) if 'seconds_per_frame' in r]
+    if led:
+        c = journey_cost(self.state['stages'])
+        rows = ''.join(f"<tr><td>{j}</td><td>{r['kind']}</td><td>{r.get('num_frames')}</td><td>{r['seconds_per_frame']:.2f}</td>"
+                       f"<td>{r.get('peak_memory_gib')}</td></tr>" for j, r in led)
+        html += (f"<br>{c['seconds_per_frame']:.2f} s per output frame, peak memory {c['peak_memory_gib']} GiB ({MEMORY_MEASURES.get(c['peak_memory_measure'], '?')})"
+                 f"<table><tr><th>stage</th><th>kind</th><th>frames</th><th>s per frame</th><th>peak GiB</th></tr>{rows}</table>")
     f = self.out/'scores.json'
     if f.exists():
         m = json.loads(f.read_text()).get('metrics', {})
         rows = ''.join(f"<tr><td>{k}</td><td>{v.get('value') if isinstance(v, dict) else v}</td></tr>" for k, v in m.items())
         html += f"<table><tr><th>metric</th><th>value</th></tr>{rows}</table>"
     return html
+

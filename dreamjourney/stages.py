@@ -4,11 +4,11 @@
 
 # %% ../nbs/09b_stages.ipynb #7ad669d1
 from __future__ import annotations
-import hashlib, json, os, re, sys, time
+import contextlib, hashlib, json, os, re, sys, time
 from pathlib import Path
 from dataclasses import dataclass, asdict, replace
 import torch
-from .core import image_to_tensor, tensor_to_pil, as_generator
+from .core import image_to_tensor, tensor_to_pil, as_generator, library_bars_off
 from .camera import (BackwardPathSettings, backward_path, dolly_path, orbit_path, load_trajectory,
                                  resize_intrinsics, wonderjourney_intrinsics, scene_scaled_settings, check_poses)
 from .depth import DEPTH_MODELS, DepthEstimator, GroundPlaneDepth, load_depth_model
@@ -19,6 +19,7 @@ from .video_checkpoints import load_backend
 from .inpaint import INPAINT_MODELS, Inpainter, load_inpainter, fill_end_view
 from .director import Director, make_director
 from .settings import JourneySettings
+
 
 
 # %% auto #0
@@ -58,6 +59,7 @@ class JourneyParts:
     director:Director # scene descriptions and motion prompts (08_director)
 
 
+
 # %% ../nbs/09b_stages.ipynb #8ac7a2aa
 OFFLINE_DEPTH, OFFLINE_INPAINTERS = ('ground',), ('gaussian', 'gaussian-prior', 'telea')   # components that load no checkpoint
 _OPTION = {'video model': '--backend', 'depth model': '--depth-model', 'inpainter': '--inpainter'}
@@ -78,7 +80,7 @@ def _hub_unreachable(s:JourneySettings)->str|None:
     if s.local_files_only: return 'local_files_only is set'
     if constants.is_offline_mode() or os.environ.get('HF_HUB_OFFLINE', '').upper() in ('1', 'ON', 'YES', 'TRUE'): return 'HF_HUB_OFFLINE is set'
     try: get_session().head(constants.ENDPOINT, timeout=10)
-    except Exception as e: return f"{constants.ENDPOINT} does not answer ({type(e).__name__})"   # any failure to reach it (DNS, proxy, TLS) means the same here
+    except Exception as e: return f"{constants.ENDPOINT} does not answer: {type(e).__name__}"   # any failure to reach it (DNS, proxy, TLS) means the same here
     return None
 
 def check_checkpoints_available(named:dict, # `checkpoints_to_load`
@@ -111,6 +113,7 @@ def checkpoints_line(named:dict, # `checkpoints_to_load`
     return 'dreamjourney: loading ' + '; '.join(label(r, n) for r, n in named.items())
 
 
+
 # %% ../nbs/09b_stages.ipynb #7c078bbf
 def load_components(s:JourneySettings, # the settings naming the components
                     device:str='cpu', # where model-backed components run
@@ -124,15 +127,18 @@ def load_components(s:JourneySettings, # the settings naming the components
     if named and progress: print(checkpoints_line(named, s), file=sys.stderr, flush=True)
     check_checkpoints_available(named, r)
     dtype, opts = TORCH_DTYPES[r.dtype], pretrained_options(r, token)
-    depth = GroundPlaneDepth() if r.depth_model in OFFLINE_DEPTH else load_depth_model(r.depth_model, device=device, dtype=dtype, **opts)
-    if r.inpainter.lower() in OFFLINE_INPAINTERS: inpainter = load_inpainter(r.inpainter)
-    else:
-        inpainter = load_inpainter(r.inpainter, device=device if r.offload == 'none' else None, dtype=dtype, **opts)
-        if r.offload == 'model': inpainter.pipe.enable_model_cpu_offload(device=device)
-        elif r.offload == 'sequential': inpainter.pipe.enable_sequential_cpu_offload(device=device)
+    with library_bars_off() if named else contextlib.nullcontext():    # our line above says what loads; the hub's download bars stay
+        depth = GroundPlaneDepth() if r.depth_model in OFFLINE_DEPTH else load_depth_model(r.depth_model, device=device, dtype=dtype, **opts)
+        if r.inpainter.lower() in OFFLINE_INPAINTERS: inpainter = load_inpainter(r.inpainter)
+        else:
+            inpainter = load_inpainter(r.inpainter, device=device if r.offload == 'none' else None, dtype=dtype, **opts)
+            if r.offload == 'model': inpainter.pipe.enable_model_cpu_offload(device=device)
+            elif r.offload == 'sequential': inpainter.pipe.enable_sequential_cpu_offload(device=device)
+        video = load_video_backend(s.backend, device, r, token)
     kw = ({} if s.director_base_url is None else dict(base_url=s.director_base_url)) | ({} if s.director_cache else dict(cache_dir=False))
-    return JourneyParts(video=load_video_backend(s.backend, device, r, token), depth=depth, inpainter=inpainter,
-                        director=make_director(s.director, **kw))
+    return JourneyParts(video=video, depth=depth, inpainter=inpainter, director=make_director(s.director, **kw))
+
+
 
 
 # %% ../nbs/09b_stages.ipynb #582447f3
@@ -184,13 +190,14 @@ class StageOutOfMemory(MemoryError):
         super().__init__(what); self.what, self.switches, self.folder = what, list(switches), folder
     def __str__(self):
         resume = f"dreamjourney resume {self.folder or 'RUN_FOLDER'}"
-        try_ = f"resume with less memory: {resume} with any of {', '.join(self.switches)}; or" if self.switches else 'no memory switch is left to try:'
-        return f"{self.what}; {try_} start a new journey with fewer --frames / --motion-frames"
+        if not self.switches: return f"{self.what}; no memory switch is left to try: free memory and {resume}, or start a new journey with fewer --frames / --motion-frames"
+        return f"{self.what}; resume with less memory: {resume} with any of {', '.join(self.switches)}; or start a new journey with fewer --frames / --motion-frames"
 
 def memory_switches(s:JourneySettings, # resolved settings of the journey
                     device:str='cpu', # where models run
                    )->list: # options, as the command line spells them, that lower the memory and are not on yet
     "What a resume may switch on to use less memory (all `RESUME_OVERRIDES`)."
+    if s.backend == 'gaussian': return []                      # the exact prior has no VAE and runs in float32
     gpu = str(device).startswith('cuda')
     out = [] if s.vae_tiling else ['--vae-tiling true']
     out += [] if s.vae_slicing else ['--vae-slicing true']
@@ -198,6 +205,8 @@ def memory_switches(s:JourneySettings, # resolved settings of the journey
     if gpu and s.offload != 'sequential': out.append('--offload sequential' if s.offload == 'model' else '--offload model')
     if not s.gradient_checkpointing and (s.guidance.mode == 'dps' or s.guidance_space == 'pixel'): out.append('--gradient-checkpointing true')
     return out
+
+
 
 
 # %% ../nbs/09b_stages.ipynb #d0855fcb

@@ -253,6 +253,7 @@ class SVDBackend(DiffusersVideoBackend):
                           for i in range(0, len(z), self.decode_chunk_size)]).float()
 
 
+
 # %% ../nbs/06a_video_checkpoints.ipynb #67393216
 class WanBackend(DiffusersVideoBackend):
     "Wan 2.1 image-to-video, first-last-frame (flow matching), latents B,C,F,H,W normalised by the VAE's mean/std."

@@ -186,6 +186,7 @@ def set_memory(self:DiffusersVideoBackend, offload:str='none', # 'none' (all on 
     return self
 
 
+
 # %% ../nbs/06_video_models.ipynb #954750c7
 @patch
 def _check_frames(self:DiffusersVideoBackend, num_frames:int):

@@ -13,9 +13,11 @@ inpainting the tiny pipeline with SD-2's 8× VAE (`tiny_inpaint_pipeline_8x`: th
 480×720). Where the true frame count cannot run in about 10 minutes on 2 cores, the test runs fewer frames at the true size and
 its name says so (`fewer_frames`); the docs of nbs/91_real_shapes.ipynb give the measured times.
 
-Each test checks the exit status, the frame count and size of journey.mp4 against what journey.json records, that the frames are
-finite and not constant, and the network calls each stage records (two guided steps of jacobian-free guidance with re-evaluation:
-4 calls; Stage II: 2)."""
+The memory settings are the defaults (VAE tiling and slicing on for every real video model, where its VAE has them). Each test
+checks the exit status, the frame count and size of journey.mp4 against the settings journey.json records, that the frames are
+finite and not constant, the network calls each stage records (two guided steps of jacobian-free guidance with re-evaluation:
+4 calls; Stage II: 2), and each stage's ledger: its seconds per output frame and its peak memory, under 24 GiB (the process's
+resident high-water mark during the stage on the CPU, the models' weights included)."""
 import json, os, shutil, tempfile, time
 from pathlib import Path
 import numpy as np
@@ -43,6 +45,7 @@ def journey(kind, helpers, frames, motion_frames, extra=()):
     from dreamjourney.cli import main
     from dreamjourney.real_shapes import write_real_shape_checkpoint
     from dreamjourney.gaussian_prior import landscape_image, use_bundled_ffmpeg
+    from dreamjourney.run_folder import read_run
     with tempfile.TemporaryDirectory(prefix=f'dj_{kind}_') as d:
         d = Path(d)
         t0 = time.perf_counter()
@@ -55,7 +58,8 @@ def journey(kind, helpers, frames, motion_frames, extra=()):
         t0 = time.perf_counter()
         assert main(args) == 0
         t_run = time.perf_counter() - t0
-        st = json.loads((out/'journey.json').read_text())
+        run = read_run(out)
+        st, stages = run.state, run.stages
         use_bundled_ffmpeg()
         video = mediapy.read_video(out/'journey.mp4')
     s = st['settings']
@@ -65,9 +69,12 @@ def journey(kind, helpers, frames, motion_frames, extra=()):
     assert st['status'] == 'done' and st['frames_written'] == n
     assert video.shape == (n, H, W, 3)
     assert np.isfinite(video).all() and video.std() > 0
-    assert [r['nfe'] for r in st['stages']] == [4] + ([2] if motion_frames else [])
-    print(f"\n{kind}: {n} frames of {H}×{W}; checkpoint written in {t_write:.0f} s, journey {t_run:.0f} s; stage seconds: "
-          + '; '.join(f"{r['kind']} " + ', '.join(f'{k} {v:.0f}' for k, v in r['seconds'].items()) for r in st['stages']))
+    assert [r['nfe'] for r in stages] == [4] + ([2] if motion_frames else [])
+    assert (s['vae_tiling'], s['vae_slicing'], s['offload']) == (True, True, 'none')   # the defaults of a real model on the CPU
+    for r in stages: assert 0 < r['peak_memory_gib'] < 24 and r['seconds_per_frame'] > 0, r
+    print(f"\n{kind}: {n} frames of {H}×{W}; checkpoint written in {t_write:.0f} s, journey {t_run:.0f} s; per stage: "
+          + '; '.join(f"{r['kind']} {r['num_frames']} frames, {r['seconds_per_frame']:.1f} s per frame, peak {r['peak_memory_gib']:.2f} GiB "
+                      f"({r['peak_memory_measure']}), seconds " + ', '.join(f'{k} {v:.0f}' for k, v in r['seconds'].items()) for r in stages))
     return st, (H, W)
 
 # True Stage I / Stage II frames (journey defaults): CogVideoX 41 / 49, EasyAnimate 41 / 49, SVD 17 / 25, Wan 49 / none (first-last-frame).
@@ -88,4 +95,4 @@ def test_svd_576x1024_fewer_frames_no_padding(helpers):
 
 def test_wan_720x1280_fewer_frames_no_padding(helpers):
     "Wan2.1-FLF2V-14B at 720×1280: Stage I 5 frames (2 latent frames, 7,200 tokens) and no view padding, not 49 (+ 2·4); first-last-frame: no Stage II."
-    journey('wan-flf2v', helpers, 5, 0, ['--guidance-pad', '0', '--vae-tiling', 'true'])
+    journey('wan-flf2v', helpers, 5, 0, ['--guidance-pad', '0'])
