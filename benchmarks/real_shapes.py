@@ -30,7 +30,7 @@ Extrapolation (every figure after the measured ones is an ESTIMATE, and the tabl
 * frames: where the CPU measures fewer frames than the model's true count (at the true spatial size), self-attention time is
   scaled quadratically in its sequence length and everything else linearly in the video tokens (memory too, linearly: flash
   attention holds no N² matrix); the VAEs' time is a + b·frames from two frame counts, their memory is taken from the larger count
-  (they encode and decode in chunks of a few frames; SVD's encode takes all frames at once: linear).
+  (they encode and decode in chunks of a few frames: SVD's backend 8 frames at a time, both ways; its VAE has no tiling).
 * bfloat16 from a float32 CPU measurement: activations halved. Weights are exact (`model_memory` of 06, bf16 bytes).
 * a stage: the authors' Stage I schedule (25 steps, 15 renoising rounds in the first 20, jacobian-free guidance with re-evaluation:
   `GuidanceSettings().expected_nfe()` network calls on the sampled frames, view padding included), the VAE encode of the prior video
@@ -47,7 +47,7 @@ ROOT = Path(__file__).resolve().parent
 GiB = 2**30
 CARDS = (24, 40, 80)
 VAE_FRAMES_CPU = {'svd': (1, 2)}          # frame counts the CPU encodes and decodes (others: 1 and 5, as 4k+1 for 4× temporal VAEs;
-                                          # SVD's encode takes every frame at once: 8 frames pass 14 GiB in float32)
+                                          # SVD's VAE at 576×1024: 8 frames at once pass 14 GiB in float32)
 DENOISER_FRAMES_CPU = {'cogvideox-i2v': 17, 'easyanimate': 17, 'svd': 1, 'wan-flf2v': 5}   # sampled frames measured on the CPU
 GUIDED_BATCH1_CPU = {'svd'}   # guided call measured without the CFG pair (batch 1) on the CPU, and doubled: the whole UNet's backward
                               # at 576×1024 with a batch of 2 passes 14 GiB in float32
@@ -56,7 +56,7 @@ VAE_CHUNK_FRAMES = {   # (kind, op) → the pixel frames a VAE holds at once in 
     ('cogvideox-i2v', 'decode'): 9,    # batches of 2 latent frames, the first with the remainder (13 → 3 latent → 9 frames)
     ('easyanimate', 'encode'): 4, ('easyanimate', 'decode'): 4,   # the first frame, then 4 frames (encode) or 1 latent frame (decode) at a time
     ('wan-flf2v', 'encode'): 4, ('wan-flf2v', 'decode'): 4,       # the same, with feature caches
-    ('svd', 'encode'): None,           # SVDBackend.encode passes every frame at once
+    ('svd', 'encode'): 8,              # SVDBackend.encode, like its decode, takes decode_chunk_size frames at a time (issue 22; before: all at once)
     ('svd', 'decode'): 8,              # SVDBackend.decode_chunk_size
 }
 
@@ -449,7 +449,7 @@ def tables(results):
                'Seconds per output frame on this device; peak memory in bf16 (GiB): exact weights plus estimated activations; the '
                "authors' Stage I schedule (jacobian-free guidance, 645 network calls) and `dps` (Eq. 11 through the network), without and with gradient checkpointing.", '',
                '| backend | network call at the true shape: unguided / guided s | Stage I s per output frame: authors / dps | Stage II s per output frame | '
-               'Stage I peak GiB, resident: untiled / tiled VAE | Stage I peak, model offload, tiled: authors / dps / dps + checkpointing | Stage II peak: resident tiled / offload tiled | '
+               'Stage I peak GiB, resident: untiled / tiled VAE | Stage I peak, model offload, tiled VAE (untiled where it has no tiling): authors / dps / dps + checkpointing | Stage II peak: resident / offload, the same VAE | '
                + ' | '.join(f'{c} GB (authors; dps)' for c in CARDS) + ' |', '|' + '---|' * (7 + len(CARDS))]
         for kind, m in kinds.items():
             est = stage_estimates(m, kind)         # from the measurements, with this version's extrapolation
@@ -464,11 +464,12 @@ def tables(results):
                 "Seconds per output frame, with the tiled VAE where it was measured, else untiled."
                 r = stg['settings'].get((mode, 'tiled')) or stg['settings'].get((mode, 'untiled')) if stg else None
                 return _t(r['s_per_frame']) if r else '—'
+            vt = 'tiled' if ('authors', 'tiled') in I['settings'] else 'untiled'   # the VAE as a journey runs it: tiled where it can be
             md.append(f"| {NAMES[kind]} | {_t(net['unguided']['s'])} / {_t(net['guided']['s'])} | {spf(I, 'authors')} / {spf(I, 'dps')} | "
                       f"{spf(II, 'authors') if II else 'no Stage II'} | "
                       f"{st(I, 'authors', 'untiled', 'resident')} / {st(I, 'authors', 'tiled', 'resident')} | "
-                      f"{st(I, 'authors', 'tiled', 'offload')} / {st(I, 'dps', 'tiled', 'offload')} / {st(I, 'dps_ckpt', 'tiled', 'offload')} | "
-                      f"{(st(II, 'authors', 'tiled', 'resident') + ' / ' + st(II, 'authors', 'tiled', 'offload')) if II else '—'} | " + ' | '.join(cards) + ' |')
+                      f"{st(I, 'authors', vt, 'offload')} / {st(I, 'dps', vt, 'offload')} / {st(I, 'dps_ckpt', vt, 'offload')} | "
+                      f"{(st(II, 'authors', vt, 'resident') + ' / ' + st(II, 'authors', vt, 'offload')) if II else '—'} | " + ' | '.join(cards) + ' |')
         md.append('')
     return '\n'.join(md)
 
@@ -477,7 +478,7 @@ def table_for_06(results):
     dev = next((d for d in results if d.startswith('cuda')), next(iter(results), None))
     if dev is None: return ''
     rows = ['| checkpoint | activations of one network call at the true shape, bf16: unguided / `dps` / `dps` + checkpointing | '
-            'VAE at the true length, bf16: encode / decode peak, untiled; tiled | Stage I peak, resident / model offload (tiled VAE) | '
+            'VAE at the true length, bf16: encode / decode peak, untiled; tiled | Stage I peak, resident / model offload (tiled VAE where it has tiling) | '
             + ' | '.join(f'{c} GB: authors; `dps`' for c in CARDS) + ' |', '|' + '---|' * (4 + len(CARDS))]
     for kind, m in results[dev].items():
         est = stage_estimates(m, kind)
