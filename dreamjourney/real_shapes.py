@@ -151,7 +151,6 @@ def real_shape_pipeline(kind:str, # a key of `REAL_SHAPE_KINDS`
     return pipe_cls(**models, **_processors(name), scheduler=real_scheduler(name))
 
 
-
 # %% ../nbs/91_real_shapes.ipynb #7fc34d95
 def write_real_shape_checkpoint(kind:str, # a key of `REAL_SHAPE_KINDS`
                                 folder, # where to write it
@@ -176,7 +175,7 @@ def write_real_shape_checkpoint(kind:str, # a key of `REAL_SHAPE_KINDS`
 # %% ../nbs/91_real_shapes.ipynb #3f7ab772
 def tiny_inpaint_pipeline_8x(seed:int=0, # seed for the random weights
                             ):
-    "`90_testing`'s tiny inpainting pipeline with a four-level VAE that compresses 8×, as SD-2's: its UNet runs on SD-2's latent grid."
+    "`07_inpaint`'s tiny inpainting pipeline with a four-level VAE that compresses 8×, as SD-2's: its UNet runs on SD-2's latent grid."
     from diffusers import AutoencoderKL, StableDiffusionInpaintPipeline
     from dreamjourney.inpaint import tiny_inpaint_pipeline
     pipe = tiny_inpaint_pipeline(seed)
@@ -185,7 +184,6 @@ def tiny_inpaint_pipeline_8x(seed:int=0, # seed for the random weights
         vae = AutoencoderKL(block_out_channels=(8, 8, 16, 16), in_channels=3, out_channels=3, latent_channels=4, norm_num_groups=4,
                             sample_size=32, down_block_types=('DownEncoderBlock2D',) * 4, up_block_types=('UpDecoderBlock2D',) * 4)
     return StableDiffusionInpaintPipeline(**{**pipe.components, 'vae': vae.eval()}, requires_safety_checker=False)
-
 
 
 # %% ../nbs/91_real_shapes.ipynb #c8af2d2a
