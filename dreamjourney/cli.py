@@ -9,17 +9,21 @@ from dataclasses import fields
 from pathlib import Path
 import torch
 import dreamjourney
+from .core import quiet_libraries
 from .director import DirectorError
 from .guidance import GuidanceSettings
 from .paths import paths_main
 from .settings import JourneySettings, add_settings_arguments, settings_from_args
 from .run_folder import JourneyLocked
+from .stages import StageOutOfMemory, journey_cost
 from .journey import Journey, run_journey, resume_journey, demo, stage_times
 from .preview import preview_main
 from .evaluate import evaluate_main
 from .export import export_main
 from .batch import batch_main
 from .testing import TINY_KINDS, write_tiny_checkpoints
+from .real_shapes import real_shapes_main
+
 
 # %% auto #0
 __all__ = ['resolve_device', 'main']
@@ -37,7 +41,7 @@ def resolve_device(device:str='auto', # 'auto', 'cpu', 'cuda', 'cuda:1', 'mps'
     return device
 
 # %% ../nbs/95_cli.ipynb #7ef58e85
-_EXPECTED = (OSError, ValueError, TypeError, ImportError, DirectorError, JourneyLocked)   # errors a user can act on: one line, rc 2
+_EXPECTED = (OSError, ValueError, TypeError, ImportError, DirectorError, JourneyLocked, StageOutOfMemory)   # errors a user can act on: one line, rc 2
 
 _DELEGATED = {'path': (paths_main, 'camera paths: convert between formats, say what a file holds (dreamjourney path --help)'),
               'preview': (preview_main, 'Stage I without the video model along a camera path: holes, fly-throughs, a contact sheet (dreamjourney preview --help)'),
@@ -70,8 +74,9 @@ def _parser(command:str|None=None, # the subcommand being run: only it gets the 
     q.add_argument('--hf-token', default=None, help="hub token for gated checkpoints; never written anywhere")
     if command == 'resume': add_settings_arguments(q, JourneySettings())   # accepted so that a refusal can say why: only RESUME_OVERRIDES may change
     for name, (_, text) in _DELEGATED.items(): sub.add_parser(name, help=text, add_help=False)
-    t = sub.add_parser('tiny', help='write tiny random-weight checkpoints of every real architecture')
+    t = sub.add_parser('tiny', help='write tiny random-weight checkpoints of every real architecture (--real-shapes: at their true shapes)')
     t.add_argument('dir', help='folder to write them into')
+    t.add_argument('--real-shapes', action='store_true', help='the four real video checkpoints at their true shapes, every repeated block cut to one (dreamjourney tiny DIR --real-shapes --help)')
     t.add_argument('--kinds', type=lambda s: s.split(','), default=list(TINY_KINDS), help=f"comma-separated subset of {','.join(TINY_KINDS)}")
     return p
 
@@ -84,13 +89,16 @@ def _resume_settings(a)->dict:
 
 # %% ../nbs/95_cli.ipynb #a896b345
 def _report(j:Journey):
-    print(f"{j.out/'journey.mp4'}: {j.state['frames_written']} frames; stage times (s): " +
-          ', '.join(f'{k} {v:.1f}' for k, v in sorted(stage_times(j).items())))
+    c = journey_cost(list(j.records()))   # the ledger (09b_stages): peak memory of the largest stage, seconds per output frame
+    print(f"{j.out/'journey.mp4'}: {j.state['frames_written']} frames; {c['seconds_per_frame']:.1f} s per output frame, peak memory {c['peak_memory_gib'] or '?'} GiB; "
+          "stage times (s): " + ', '.join(f'{k} {v:.1f}' for k, v in sorted(stage_times(j).items())))
 
 def main(argv:list|None=None, # arguments (default: sys.argv[1:])
         )->int: # exit status
     "The `dreamjourney` command."
     argv = sys.argv[1:] if argv is None else [str(a) for a in argv]
+    quiet_libraries()                          # transformers and diffusers: their errors only
+    if argv[:1] == ['tiny'] and '--real-shapes' in argv: return real_shapes_main(argv[1:])
     if argv[:1] and argv[0] in _DELEGATED: return _DELEGATED[argv[0]][0](argv[1:]) or 0
     a = _parser(argv[0] if argv else None).parse_args(argv)
     try:
@@ -108,6 +116,7 @@ def main(argv:list|None=None, # arguments (default: sys.argv[1:])
         out = getattr(a, 'out', None)
         print(f"dreamjourney: interrupted" + (f"; resume with: dreamjourney resume {out}" if out else ''), file=sys.stderr); return 130
     except _EXPECTED as e:
+        if isinstance(e, StageOutOfMemory): e.folder = getattr(a, 'out', None)   # its message says how to resume this folder
         print(f'dreamjourney: error: {e}', file=sys.stderr); return 2
     except Exception:
         out = getattr(a, 'out', None)
@@ -115,3 +124,4 @@ def main(argv:list|None=None, # arguments (default: sys.argv[1:])
             print(f"dreamjourney: unexpected error (traceback below); the journey keeps its finished stages: dreamjourney resume {out}", file=sys.stderr)
         raise
     _report(j); return 0
+

@@ -4,16 +4,18 @@
 
 # %% ../nbs/00a_core.ipynb #b6d3a8fa
 from __future__ import annotations
-import importlib, importlib.util, numbers, operator, os, secrets, warnings
+import contextlib, importlib, importlib.util, logging, numbers, operator, os, secrets, sys, warnings
 from pathlib import Path
 import numpy as np
 import torch
 from torch import Tensor
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+
 # %% auto #0
-__all__ = ['MAX_IMAGE_PIXELS', 'image_to_tensor', 'tensor_to_image', 'tensor_to_pil', 'load_image', 'as_generator',
-           'atomic_write', 'check_video_mask', 'check_finite', 'optional_import']
+__all__ = ['MAX_IMAGE_PIXELS', 'TORCHVISION_FALLBACK', 'image_to_tensor', 'tensor_to_image', 'tensor_to_pil', 'load_image',
+           'as_generator', 'atomic_write', 'check_video_mask', 'check_finite', 'optional_import',
+           'hide_torchvision_fallback', 'quiet_libraries', 'library_bars_off']
 
 # %% ../nbs/00a_core.ipynb #488c7818
 _UINT16 = getattr(torch, 'uint16', None)   # torch ≥ 2.3 has a (limited) uint16 dtype
@@ -220,3 +222,39 @@ def optional_import(module:str, # module to import, e.g. 'open3d' or 'plotly.gra
         msg = f'{top} is needed for this; install it with: pip install "dreamjourney[{extra}]"'
         if importlib.util.find_spec(top) is not None: msg += f' (it is installed but does not import: {e})'
         raise ImportError(msg) from e
+
+# %% ../nbs/00a_core.ipynb #27723615
+TORCHVISION_FALLBACK = 'requires torchvision (not installed); falling back to'   # transformers' note, from transformers.utils.import_utils
+
+class _HideTorchvisionFallback(logging.Filter):
+    def filter(self, record:logging.LogRecord)->bool: return TORCHVISION_FALLBACK not in record.getMessage()
+
+def hide_torchvision_fallback():
+    "Drop transformers' note that an image processor falls back to its PIL version (once per process; nothing else it logs)."
+    log = logging.getLogger('transformers.utils.import_utils')
+    if not any(isinstance(f, _HideTorchvisionFallback) for f in log.filters): log.addFilter(_HideTorchvisionFallback())
+
+hide_torchvision_fallback()
+
+def quiet_libraries():
+    "For a command: transformers and diffusers print only their errors (unless their verbosity variables are set already)."
+    for lib, var in (('transformers', 'TRANSFORMERS_VERBOSITY'), ('diffusers', 'DIFFUSERS_VERBOSITY')):
+        if var in os.environ: continue
+        os.environ[var] = 'error'                                  # read when the library is first imported
+        if lib in sys.modules: importlib.import_module(f'{lib}.utils.logging').set_verbosity_error()
+
+@contextlib.contextmanager
+def library_bars_off():
+    "transformers' and diffusers' own progress bars off inside the block (the hub's download bars as they were)."
+    from transformers.utils import logging as tl
+    from diffusers.utils import logging as dl
+    import huggingface_hub.utils as hub
+    was = tl.is_progress_bar_enabled(), dl.is_progress_bar_enabled(), hub.are_progress_bars_disabled()
+    tl.disable_progress_bar(); dl.disable_progress_bar()          # transformers' switch turns the hub's bars off too:
+    if not was[2]: hub.enable_progress_bars()                     # downloads keep theirs
+    try: yield
+    finally:
+        if was[0]: tl.enable_progress_bar()
+        if was[1]: dl.enable_progress_bar()
+        if was[2]: hub.disable_progress_bars()
+

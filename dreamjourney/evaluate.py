@@ -18,6 +18,8 @@ from .metrics import (masked_psnr, region_psnr, flow_with_consistency, frame_cha
                                   laplacian_variance, off_palette_share, flow_motion)
 from .run_folder import Run, read_run
 from .truth import read_truth, truth_frames
+from .stages import journey_cost
+
 
 # %% auto #0
 __all__ = ['METRICS', 'TARGETS', 'HOLE_COLOUR', 'stage_clouds', 'render_prior', 'stage_visible_masks', 'camera_pairs',
@@ -166,7 +168,8 @@ def _score_stage(run:Run, j:int, c:dict, frames:torch.Tensor, flows:list)->dict:
     "The scores of stage `j` from `frames` (its input frame, then its own) and, for a Stage II, their `flows`; adds what the journey's metrics need to the context `c`. The ratios, which need the whole journey's frame changes, come after (`_stage_ratios`)."
     r, known = run.stages[j], c['known']
     a, m = r['first_frame'], r['num_frames']
-    s = dict(index=j, kind=r['kind'], input_frame=a - 1, first_frame=a, num_frames=m, first_step_ratio=None, **({'seam_ratio': None} if j > 0 else {}))
+    s = dict(index=j, kind=r['kind'], input_frame=a - 1, first_frame=a, num_frames=m, first_step_ratio=None, **({'seam_ratio': None} if j > 0 else {}),
+             seconds_per_frame=r.get('seconds_per_frame'), peak_memory_gib=r.get('peak_memory_gib'))   # the stage's ledger, as recorded (09b_stages)
     s['flicker'] = brightness_flicker(frames); c['flick'].append((s['flicker'], m - 1))
     sh = [laplacian_variance(x)/c['lap0'] for x in frames[1:]] if c['lap0'] > 0 else []
     c['sharp'] += sh
@@ -272,7 +275,7 @@ def evaluate_run(run, # run folder (path) or a `Run` from `read_run`
     st, n = run.stages, len(run.frames)
     notes = list(run.notes)
     scores = dict(format='dreamjourney.scores', version=1, run=str(run.folder), name=run.folder.name, complete=run.complete,
-                  notes=notes, frames=n, size=[int(run.frames.shape[3]), int(run.frames.shape[2])], stages=[], metrics={})
+                  notes=notes, frames=n, size=[int(run.frames.shape[3]), int(run.frames.shape[2])], stages=[], metrics={}, cost=journey_cost(run.stages))
     M = scores['metrics']
     if n < 2 or not st:
         reason = 'no frames after the input' if n < 2 else 'no committed stage'
@@ -348,6 +351,9 @@ def compare_table(scores:list, # scores of one or more runs (`evaluate_run`)
             if k in ch and ch[k][2] is not None: c += ' ✓' if ch[k][2] else ' ✗'
             cells.append(c)
         rows.append([k, unit, TARGETS[k][0] + ' ' + f"{TARGETS[k][1]:g}" if k in TARGETS else ''] + cells)
+    cost = lambda s, k, f: f.format(s['cost'][k]) if s.get('cost', {}).get(k) is not None else 'not recorded'
+    rows.append(['seconds_per_frame', 's', ''] + [cost(s, 'seconds_per_frame', '{:.3g}') for s in scores])   # the ledger: what it cost
+    rows.append(['peak_memory', 'GiB', ''] + [cost(s, 'peak_memory_gib', '{:.3g}') for s in scores])
     rows.append(['complete', '', ''] + ['yes' if s['complete'] else 'NO' for s in scores])
     w = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = ['  '.join(c.ljust(w[i]) for i, c in enumerate(r)).rstrip() for r in rows]
@@ -361,10 +367,12 @@ def compare_csv(scores:list, # scores of one or more runs
     "The comparison as CSV, one run per row."
     scores = [scores] if isinstance(scores, dict) else list(scores)
     buf = io.StringIO(); w = csv.writer(buf, lineterminator='\n')
-    w.writerow(['run', 'complete'] + list(METRICS))
-    for s in scores: w.writerow([s['run'], s['complete']] + [s['metrics'][k]['value'] if s['metrics'][k]['value'] is not None else s['metrics'][k]['status'] for k in METRICS])
+    w.writerow(['run', 'complete'] + list(METRICS) + ['seconds_per_frame', 'peak_memory_gib'])
+    for s in scores: w.writerow([s['run'], s['complete']] + [s['metrics'][k]['value'] if s['metrics'][k]['value'] is not None else s['metrics'][k]['status'] for k in METRICS]
+                                + [s.get('cost', {}).get(k) for k in ('seconds_per_frame', 'peak_memory_gib')])
     if path is not None: atomic_write(path, buf.getvalue())
     return buf.getvalue()
+
 
 # %% ../nbs/12_evaluate.ipynb #18612423
 HOLE_COLOUR = (255, 0, 255)   # magenta: pixels no point of the cloud reached

@@ -200,7 +200,7 @@ class DiffusersInpainter(Inpainter):
         self.pipe, self.settings_ = pipe, settings or InpaintSettings()
         self.name = str(name) or type(pipe).__name__
         self.paste_back = self.settings_.paste_back
-        pipe.set_progress_bar_config(disable=not self.settings_.progress)
+        pipe.set_progress_bar_config(disable=not self.settings_.progress, desc='inpainting the end view', leave=False)
     def repaint_region(self, hole): return dilate_mask(hole, self.settings_.dilate)
     def process_size(self, H:int, W:int)->tuple:
         "(H, W) at which the pipeline runs for an H×W view."
@@ -223,6 +223,8 @@ class DiffusersInpainter(Inpainter):
         return out
     @property
     def settings(self)->dict: return {'inpainter': self.name, **asdict(self.settings_)}
+
+
 
 # %% ../nbs/07_inpaint.ipynb #d52f7744
 def load_inpainter(name_or_path:str, # 'gaussian', 'telea', a key of INPAINT_MODELS, a hub id, or a local folder

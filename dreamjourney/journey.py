@@ -18,7 +18,7 @@ from .paths import is_camera_path_file
 from .guidance import JourneyBackend
 from .settings import JourneySettings, RESUME_OVERRIDES, public_url
 from .run_folder import RunFolder, JourneyLock, JourneyLocked
-from .stages import JourneyParts, load_components, journey_intrinsics, stage_seed, stage_one, stage_two, check_camera_path
+from .stages import JourneyParts, load_components, journey_intrinsics, stage_seed, stage_one, stage_two, check_camera_path, journey_cost, MEMORY_MEASURES
 
 # %% auto #0
 __all__ = ['absolute_camera_path', 'Journey', 'run_journey', 'resume_journey', 'demo', 'stage_times']
@@ -172,7 +172,7 @@ def stage_times(j:Journey)->dict:
 # %% ../nbs/09c_journey.ipynb #37c3266b
 @patch
 def _repr_html_(self:Journey)->str:
-    "Notebook display: status, a strip of frames (only those shown are read), and the scores if `dreamjourney evaluate` wrote scores.json for the journey as it is now."
+    "Notebook display: status, a strip of frames (only those shown are read), the ledger (seconds and peak memory per stage), and the scores if `dreamjourney evaluate` wrote scores.json for the journey as it is now."
     import base64, io
     n = self.frames_written
     idx = sorted({int(round(i)) for i in np.linspace(0, n - 1, min(8, n))})
@@ -180,6 +180,14 @@ def _repr_html_(self:Journey)->str:
     buf = io.BytesIO(); im.save(buf, format='JPEG', quality=85)
     html = (f"<b>{self.out}</b>: {self.state['status']}, {self.stages_written} of {self.total_stages} stages, {n} frames "
             f"(frames {', '.join(map(str, idx))})<br><img src='data:image/jpeg;base64,{base64.b64encode(buf.getvalue()).decode()}'/>")
+    recs = [{k: r[k] for k in ('kind', 'num_frames', 'seconds', 'seconds_per_frame', 'peak_memory_gib', 'peak_memory_measure') if k in r} for r in self.records()]   # the log's records, without their poses
+    led = [(j, r) for j, r in enumerate(recs) if r.get('seconds_per_frame') is not None]
+    if led:
+        c = journey_cost(recs)
+        rows = ''.join(f"<tr><td>{j}</td><td>{r['kind']}</td><td>{r.get('num_frames')}</td><td>{r['seconds_per_frame']:.2f}</td>"
+                       f"<td>{r.get('peak_memory_gib')}</td></tr>" for j, r in led)
+        html += (f"<br>{c['seconds_per_frame']:.2f} s per output frame, peak memory {c['peak_memory_gib']} GiB ({MEMORY_MEASURES.get(c['peak_memory_measure'], '?')})"
+                 f"<table><tr><th>stage</th><th>kind</th><th>frames</th><th>s per frame</th><th>peak GiB</th></tr>{rows}</table>")
     f = self.out/'scores.json'
     if f.exists():
         sc = json.loads(f.read_text())

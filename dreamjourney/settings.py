@@ -10,15 +10,18 @@ from typing import Annotated, Union
 from fastcore.basics import patch
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, create_model
 from .guidance import GuidanceSettings, GaussianPriorBackend, JourneyBackend
+from .depth import DEPTH_MODELS
+from .inpaint import INPAINT_MODELS
 from .actions import CameraPathError, parse_actions
 from .paths import is_camera_path_file
 from .director import STAGE1_CAMERA_PROMPT
 
 # %% auto #0
-__all__ = ['AUTHORS_ROTATION_PATH', 'STAGE1_NEGATIVE_PROMPT', 'STAGE2_NEGATIVE_PROMPT', 'DTYPES', 'OFFLOADS', 'RESUME_OVERRIDES',
-           'JOURNEY_ENTRIES', 'MAX_SIDE', 'MAX_FPS', 'RULES', 'FRAME_COPIES', 'OTHER_FRAME_COPIES', 'frame_size',
-           'JourneySettings', 'check_camera_path_entry', 'field_docs', 'settings_model', 'validation_message',
-           'available_memory', 'public_url', 'parse_list', 'add_settings_arguments', 'settings_from_args']
+__all__ = ['AUTHORS_ROTATION_PATH', 'STAGE1_NEGATIVE_PROMPT', 'STAGE2_NEGATIVE_PROMPT', 'DTYPES', 'OFFLOADS',
+           'AUTHORS_DEPTH_MODEL', 'AUTHORS_INPAINTER', 'RESUME_OVERRIDES', 'JOURNEY_ENTRIES', 'MAX_SIDE', 'MAX_FPS',
+           'RULES', 'FRAME_COPIES', 'OTHER_FRAME_COPIES', 'frame_size', 'JourneySettings', 'check_camera_path_entry',
+           'field_docs', 'settings_model', 'validation_message', 'available_memory', 'public_url', 'parse_list',
+           'add_settings_arguments', 'settings_from_args']
 
 # %% ../nbs/09_settings.ipynb #35a0f145
 AUTHORS_ROTATION_PATH = [0, 0, 0, 1, 1, 0, 0, 0, -1, -1]
@@ -28,6 +31,8 @@ STAGE2_NEGATIVE_PROMPT = ("camera motion, zoom, pan, camera shake, the camera ro
                           "flicker, blur, distortion, deformed objects, text, watermark") # Stage II: only the objects move
 DTYPES = ('float32', 'float16', 'bfloat16')
 OFFLOADS = ('none', 'model', 'sequential')
+AUTHORS_DEPTH_MODEL = DEPTH_MODELS['midas']   # MiDaS v3.1 BEiT-L 512: a real video model's default depth
+AUTHORS_INPAINTER = INPAINT_MODELS['sd2']      # SD-2 inpainting: a real video model's default end-view painter
 RESUME_OVERRIDES = ('dtype', 'offload', 'vae_tiling', 'vae_slicing', 'gradient_checkpointing', 'variant', 'local_files_only',
                     'cache_dir', 'director_cache', 'fps') # settings a resume may change: they do not change what finished stages made (fps: only journey.mp4's encoding)
 JOURNEY_ENTRIES = (0, 1, -1, 'forward', 'orbit') # camera_path entries a journey makes by itself (09b_stages: `step_trajectory`)
@@ -42,6 +47,7 @@ def frame_size(size, # one side (a square frame), or [height, width] (a list or 
         raise ValueError(f"size must be an int (square) or [height, width], got {size!r}")
     return hw[0], hw[-1]
 
+
 # %% ../nbs/09_settings.ipynb #918ec92a
 def _on_gpu(device)->bool: return device is not None and str(device).split(':')[0] == 'cuda'
 
@@ -53,8 +59,8 @@ class JourneySettings:
     frames:int|None = None # Stage I frames, both ends included (None: the backend's; frames + 2·pad must be a count the model takes)
     motion_frames:int|None = None # Stage II frames, 0: no Stage II (None: the backend's; 8 for the Gaussian prior)
     backend:str = 'gaussian' # video model: 'gaussian' or a checkpoint id / folder (06_video_models)
-    depth_model:str = 'ground' # 'ground' (offline default) or a checkpoint id / folder (03_depth)
-    inpainter:str = 'gaussian' # 'gaussian', 'telea' or a checkpoint id / folder (07_inpaint)
+    depth_model:str|None = None # 'ground' (offline) or a checkpoint id / folder (03_depth) (None: 'ground' for the Gaussian prior; the authors' MiDaS v3.1 for a real video model)
+    inpainter:str|None = None # 'gaussian', 'telea' (offline) or a checkpoint id / folder (07_inpaint) (None: 'gaussian' for the Gaussian prior; the authors' SD-2 inpainting for a real video model)
     director:str|None = None # None: fixed prompts; else an MLLM model name (08_director)
     director_base_url:str|None = None # OpenAI-compatible server (None: OPENAI_BASE_URL or OpenAI); stored without credentials
     director_cache:bool = True # keep the director's usable replies in the on-disk cache (False: ask every time)
@@ -72,8 +78,8 @@ class JourneySettings:
     guidance_space:str = 'latent' # where a latent model's Stage I loss is taken: 'latent' (authors) or 'pixel' (through the VAE decoder)
     dtype:str|None = None # weights' precision: float32, float16 or bfloat16 (None: bfloat16 on a CUDA GPU, the authors'; float32 otherwise)
     offload:str|None = None # none, model (each model on the GPU while it runs) or sequential (each layer) (None: model on a CUDA GPU, the authors'; none otherwise)
-    vae_tiling:bool|None = None # VAE in tiles (None: on where Stage I guidance decodes, pixel space)
-    vae_slicing:bool = False # VAE one video at a time
+    vae_tiling:bool|None = None # VAE in tiles, where the VAE has them (None: on for a real video model)
+    vae_slicing:bool|None = None # VAE a slice at a time (a video of a batch; SVD: a chunk of frames), where the VAE has it (None: on for a real video model)
     gradient_checkpointing:bool|None = None # recompute activations in guided backward passes (None: on where guidance backpropagates through a network)
     variant:str|None = None # checkpoint weight variant to load, e.g. 'fp16' (from_pretrained)
     revision:str|None = None # checkpoint revision: branch, tag or commit (from_pretrained)
@@ -98,6 +104,7 @@ class JourneySettings:
         for k in ('size', 'camera_path', 'segment_prompts'):                                     # lists, as JSON gives them back
             if isinstance(getattr(self, k), tuple): setattr(self, k, list(getattr(self, k)))
 
+
 # %% ../nbs/09_settings.ipynb #901b538f
 @patch
 def resolved(self:JourneySettings,
@@ -116,8 +123,11 @@ def resolved(self:JourneySettings,
     return replace(self, size=size, frames=pick('frames'), motion_frames=pick('motion_frames'), guidance=g,
                    stage1_cfg=pick('stage1_cfg'), stage2_cfg=pick('stage2_cfg'), stage2_steps=pick('stage2_steps'),
                    dtype=self.dtype or ('bfloat16' if gpu else 'float32'), offload=self.offload or ('model' if gpu else 'none'),
-                   vae_tiling=self.vae_tiling if self.vae_tiling is not None else (self.guidance_space == 'pixel' and not cpu),
+                   vae_tiling=self.vae_tiling if self.vae_tiling is not None else not cpu,
+                   vae_slicing=self.vae_slicing if self.vae_slicing is not None else not cpu,
+                   depth_model=self.depth_model or ('ground' if cpu else AUTHORS_DEPTH_MODEL), inpainter=self.inpainter or ('gaussian' if cpu else AUTHORS_INPAINTER),
                    gradient_checkpointing=self.gradient_checkpointing if self.gradient_checkpointing is not None else (backprop and not cpu))
+
 
 # %% ../nbs/09_settings.ipynb #41598c6a
 def _need(ok:bool, message:str):

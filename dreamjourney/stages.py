@@ -4,29 +4,30 @@
 
 # %% ../nbs/09b_stages.ipynb #7ad669d1
 from __future__ import annotations
-import hashlib, time
+import contextlib, hashlib, json, os, re, sys, time
 from dataclasses import dataclass, asdict, replace
 from pathlib import Path
 import torch
-from .core import image_to_tensor, tensor_to_pil, as_generator
+from .core import image_to_tensor, tensor_to_pil, as_generator, library_bars_off
 from .camera import (BackwardPathSettings, backward_path, dolly_path, orbit_path,
-                                 resize_intrinsics, wonderjourney_intrinsics, scene_scaled_settings)
+                                 resize_intrinsics, wonderjourney_intrinsics, scene_scaled_settings, resample_poses)
 from .actions import ACTION_STEP, CameraPathError, actions_to_poses
-from .camera import resample_poses
 from .paths import is_camera_path_file, load_camera_path
-from .depth import DepthEstimator, GroundPlaneDepth, load_depth_model
+from .depth import DEPTH_MODELS, DepthEstimator, GroundPlaneDepth, load_depth_model
 from .pointcloud import unproject, render_points
 from .guidance import GaussianPriorBackend, VideoBackend, JourneyBackend, assemble_prior, guided_sample
 from .video_models import check_offload
 from .video_checkpoints import load_backend
-from .inpaint import Inpainter, load_inpainter, fill_end_view
+from .inpaint import INPAINT_MODELS, Inpainter, load_inpainter, fill_end_view
 from .director import Director, make_director
 from .settings import JourneySettings, JOURNEY_ENTRIES, check_camera_path_entry
 
 # %% auto #0
-__all__ = ['TORCH_DTYPES', 'pretrained_options', 'load_video_backend', 'JourneyParts', 'load_components',
-           'camera_path_entry_poses', 'journey_intrinsics', 'stage_seed', 'step_trajectory', 'check_camera_path',
-           'stage_one', 'stage_two']
+__all__ = ['TORCH_DTYPES', 'OFFLINE_DEPTH', 'OFFLINE_INPAINTERS', 'GiB', 'MEMORY_MEASURES', 'pretrained_options',
+           'load_video_backend', 'JourneyParts', 'checkpoints_to_load', 'check_checkpoints_available',
+           'checkpoints_line', 'load_components', 'camera_path_entry_poses', 'journey_intrinsics', 'stage_seed',
+           'step_trajectory', 'check_camera_path', 'is_out_of_memory', 'StageOutOfMemory', 'memory_switches',
+           'StageLedger', 'journey_cost', 'stage_one', 'stage_two']
 
 # %% ../nbs/09b_stages.ipynb #4e8d34ee
 TORCH_DTYPES = {'float32': torch.float32, 'float16': torch.float16, 'bfloat16': torch.bfloat16}
@@ -57,23 +58,88 @@ class JourneyParts:
     inpainter:Inpainter # paints the end view's holes (07_inpaint)
     director:Director # scene descriptions and motion prompts (08_director)
 
+
+
+# %% ../nbs/09b_stages.ipynb #8ac7a2aa
+OFFLINE_DEPTH, OFFLINE_INPAINTERS = ('ground',), ('gaussian', 'gaussian-prior', 'telea')   # components that load no checkpoint
+_OPTION = {'video model': '--backend', 'depth model': '--depth-model', 'inpainter': '--inpainter'}
+_AUTHORS = {DEPTH_MODELS['midas']: 'MiDaS v3.1 BEiT-L 512', INPAINT_MODELS['sd2']: 'SD-2 inpainting'}
+
+def checkpoints_to_load(s:JourneySettings, # resolved settings
+                       )->dict: # role ('video model', 'depth model', 'inpainter') → hub id or folder
+    "The checkpoints a journey with these settings loads; the offline components load none."
+    out = {}
+    if s.backend != 'gaussian': out['video model'] = s.backend
+    if s.depth_model not in OFFLINE_DEPTH: out['depth model'] = DEPTH_MODELS.get(s.depth_model, s.depth_model)
+    if s.inpainter.lower() not in OFFLINE_INPAINTERS: out['inpainter'] = INPAINT_MODELS.get(s.inpainter, s.inpainter)
+    return out
+
+def _hub_unreachable(s:JourneySettings)->str|None:
+    "Why the hub cannot be reached now, or None if it answers."
+    from huggingface_hub import constants, get_session
+    if s.local_files_only: return 'local_files_only is set'
+    if constants.is_offline_mode() or os.environ.get('HF_HUB_OFFLINE', '').upper() in ('1', 'ON', 'YES', 'TRUE'): return 'HF_HUB_OFFLINE is set'
+    try: get_session().head(constants.ENDPOINT, timeout=10)
+    except Exception as e: return f"{constants.ENDPOINT} does not answer: {type(e).__name__}"   # any failure to reach it (DNS, proxy, TLS) means the same here
+    return None
+
+def check_checkpoints_available(named:dict, # `checkpoints_to_load`
+                                s:JourneySettings, # resolved settings (cache_dir, revision, local_files_only)
+                               )->dict: # `named`, when every checkpoint can be loaded
+    "Raise in one line, saying how to pass local checkpoints, if a checkpoint is neither a folder here nor in the hub cache while the hub cannot be reached."
+    from huggingface_hub import try_to_load_from_cache
+    missing = {}
+    for role, name in named.items():
+        if Path(name).expanduser().is_dir(): continue
+        try: hit = try_to_load_from_cache(name, 'config.json' if role == 'depth model' else 'model_index.json', cache_dir=s.cache_dir, revision=s.revision)
+        except ValueError: hit = None                              # not a hub id either
+        if not isinstance(hit, str): missing[role] = name
+    why = _hub_unreachable(s) if missing else None
+    if why is None: return named
+    given = ' and '.join(f"{role} {name}" for role, name in missing.items())
+    how = ' '.join(f"{_OPTION[role]} DIR" for role in missing)
+    offline = ' '.join({'depth model': '--depth-model ground', 'inpainter': '--inpainter gaussian'}[r] for r in missing if r != 'video model')
+    raise ValueError(f"cannot load {given}: not a folder here nor in the hub cache, and the hub cannot be reached ({why}); "
+                     f"pass local checkpoints (folders written by save_pretrained) with {how}" + (f", or the offline components with {offline}" if offline else ''))
+
+def checkpoints_line(named:dict, # `checkpoints_to_load`
+                     s:JourneySettings, # the settings as given (a `None` component is a default)
+                    )->str:
+    "The one line a run prints before loading: every checkpoint, the defaults marked."
+    default = {'depth model': s.depth_model is None, 'inpainter': s.inpainter is None}
+    def label(role, name):
+        note = [_AUTHORS[name] + ", the authors'"] if name in _AUTHORS else []
+        return f"{role} {name}" + (f" ({', '.join(note + ['the default'] if default.get(role) else note)})" if note or default.get(role) else '')
+    return 'dreamjourney: loading ' + '; '.join(label(r, n) for r, n in named.items())
+
+
+
+# %% ../nbs/09b_stages.ipynb #7c078bbf
 def load_components(s:JourneySettings, # the settings naming the components
                     device:str='cpu', # where model-backed components run
                     token:str|None=None, # hub token for gated checkpoints (never stored)
+                    progress:bool=True, # print the checkpoints it loads (one line, on stderr)
                    )->JourneyParts:
     "Build every model of a journey once: the video backend, depth model, inpainter and director named in the settings."
     r = s.resolved(device=device)
     check_offload(r.offload, device)
+    named = checkpoints_to_load(r)
+    if named and progress: print(checkpoints_line(named, s), file=sys.stderr, flush=True)
+    check_checkpoints_available(named, r)
     dtype, opts = TORCH_DTYPES[r.dtype], pretrained_options(r, token)
-    depth = GroundPlaneDepth() if s.depth_model == 'ground' else load_depth_model(s.depth_model, device=device, dtype=dtype, **opts)
-    if s.inpainter.lower() in ('gaussian', 'gaussian-prior', 'telea'): inpainter = load_inpainter(s.inpainter)
-    else:
-        inpainter = load_inpainter(s.inpainter, device=device if r.offload == 'none' else None, dtype=dtype, **opts)
-        if r.offload == 'model': inpainter.pipe.enable_model_cpu_offload(device=device)
-        elif r.offload == 'sequential': inpainter.pipe.enable_sequential_cpu_offload(device=device)
+    with library_bars_off() if named else contextlib.nullcontext():    # our line above says what loads; the hub's download bars stay
+        depth = GroundPlaneDepth() if r.depth_model in OFFLINE_DEPTH else load_depth_model(r.depth_model, device=device, dtype=dtype, **opts)
+        if r.inpainter.lower() in OFFLINE_INPAINTERS: inpainter = load_inpainter(r.inpainter)
+        else:
+            inpainter = load_inpainter(r.inpainter, device=device if r.offload == 'none' else None, dtype=dtype, **opts)
+            if r.offload == 'model': inpainter.pipe.enable_model_cpu_offload(device=device)
+            elif r.offload == 'sequential': inpainter.pipe.enable_sequential_cpu_offload(device=device)
+        video = load_video_backend(s.backend, device, r, token)
     kw = ({} if s.director_base_url is None else dict(base_url=s.director_base_url)) | ({} if s.director_cache else dict(cache_dir=False))
-    return JourneyParts(video=load_video_backend(s.backend, device, r, token), depth=depth, inpainter=inpainter,
-                        director=make_director(s.director, **kw))
+    return JourneyParts(video=video, depth=depth, inpainter=inpainter, director=make_director(s.director, **kw))
+
+
+
 
 # %% ../nbs/09b_stages.ipynb #cc151a91
 def _resample_hint(file, n:int, frames:int)->str:
@@ -147,10 +213,102 @@ def check_camera_path(s:JourneySettings, # resolved settings (their `frames` kno
         check_camera_path_entry(e); camera_path_entry_poses(e, s.frames, resample=False, guess=False)
     return s
 
-# %% ../nbs/09b_stages.ipynb #07e78f66
-def _clock(times, key, t0):
-    t = time.perf_counter(); times[key] = times.get(key, 0.) + t - t0; return t
+# %% ../nbs/09b_stages.ipynb #7f4f1317
+GiB = 2**30
+_CANNOT_ALLOCATE = re.compile(r"out of memory|can't allocate memory|cannot allocate memory|not enough memory|failed to allocate", re.I)
 
+def is_out_of_memory(e:BaseException)->bool:
+    "Is `e` an allocation failure: CUDA's out-of-memory error, a `MemoryError`, or a `RuntimeError` that says it cannot allocate?"
+    return isinstance(e, (MemoryError, torch.OutOfMemoryError)) or (isinstance(e, RuntimeError) and bool(_CANNOT_ALLOCATE.search(str(e))))
+
+class StageOutOfMemory(MemoryError):
+    "A stage ran out of memory: where, what the ledger measured, and the switches a resume may try."
+    def __init__(self, what:str, switches:list, folder=None):
+        super().__init__(what); self.what, self.switches, self.folder = what, list(switches), folder
+    def __str__(self):
+        resume = f"dreamjourney resume {self.folder or 'RUN_FOLDER'}"
+        if not self.switches: return f"{self.what}; no memory switch is left to try: free memory and {resume}, or start a new journey with fewer --frames / --motion-frames"
+        return f"{self.what}; resume with less memory: {resume} with any of {', '.join(self.switches)}; or start a new journey with fewer --frames / --motion-frames"
+
+def memory_switches(s:JourneySettings, # resolved settings of the journey
+                    device:str='cpu', # where models run
+                   )->list: # options, as the command line spells them, that lower the memory and are not on yet
+    "What a resume may switch on to use less memory (all `RESUME_OVERRIDES`)."
+    if s.backend == 'gaussian': return []                      # the exact prior has no VAE and runs in float32
+    gpu = str(device).startswith('cuda')
+    out = [] if s.vae_tiling else ['--vae-tiling true']
+    out += [] if s.vae_slicing else ['--vae-slicing true']
+    if s.dtype == 'float32': out.append('--dtype bfloat16')
+    if gpu and s.offload != 'sequential': out.append('--offload sequential' if s.offload == 'model' else '--offload model')
+    if not s.gradient_checkpointing and (s.guidance.mode == 'dps' or s.guidance_space == 'pixel'): out.append('--gradient-checkpointing true')
+    return out
+
+
+
+
+# %% ../nbs/09b_stages.ipynb #d0855fcb
+def _status_kb(key:str)->int|None:
+    try: return int(re.search(rf'{key}:\s+(\d+) kB', Path('/proc/self/status').read_text()).group(1)) * 1024
+    except (OSError, AttributeError): return None
+
+def _process_peak()->int:
+    "The process's peak resident size since it started (bytes)."
+    import resource
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * (1 if sys.platform == 'darwin' else 1024)
+
+MEMORY_MEASURES = {'cuda_max_allocated': "CUDA's max allocated during the stage",
+                   'rss_stage_peak': "the process's resident high-water mark during the stage, the models' weights included",
+                   'rss_process_peak': "the process's resident peak since it started (this system cannot reset it per stage)"}
+
+class StageLedger:
+    "Seconds per part of one stage and its peak memory; an allocation failure inside it becomes `StageOutOfMemory`, naming the part and its model."
+    def __init__(self, stage:str, # 'Stage I' or 'Stage II'
+                 parts:dict, # part → the model it runs ('video model X') or None, in the order the stage runs them
+                 device:str='cpu', # where the models run: CUDA's allocator on a GPU, the process's resident memory otherwise
+                 switches:list=(), # options that would lower the memory, for the out-of-memory message
+                ):
+        self.stage, self.parts, self.device, self.switches = stage, dict(parts), str(device), list(switches)
+    def __enter__(self):
+        self.cuda = self.device.startswith('cuda') and torch.cuda.is_available()
+        if self.cuda: torch.cuda.reset_peak_memory_stats(self.device); self.measure = 'cuda_max_allocated'
+        else:
+            try: Path('/proc/self/clear_refs').write_text('5'); self.measure = 'rss_stage_peak'   # the high-water mark back to the current size (Linux)
+            except OSError: self.measure = 'rss_process_peak'
+        self.seconds, self.t = {}, time.perf_counter()
+        return self
+    def clock(self, part:str):
+        "Close `part`: the seconds since the last part closed are added to it."
+        t = time.perf_counter(); self.seconds[part] = self.seconds.get(part, 0.) + t - self.t; self.t = t
+    @property
+    def peak_bytes(self)->int:
+        if self.cuda: return torch.cuda.max_memory_allocated(self.device)
+        return (_status_kb('VmHWM') if self.measure == 'rss_stage_peak' else None) or _process_peak()
+    def record(self, new_frames:int)->dict:
+        "The ledger's fields of the stage record (after the stage)."
+        return dict(seconds=dict(self.seconds), seconds_per_frame=sum(self.seconds.values())/max(new_frames, 1),
+                    peak_memory_gib=round(self.peak/GiB, 3), peak_memory_measure=self.measure)
+    def __exit__(self, kind, e, tb):
+        self.peak = self.peak_bytes                                  # read now: a later stage resets the high-water mark
+        if e is None or isinstance(e, StageOutOfMemory) or not is_out_of_memory(e): return False
+        part = next((p for p in self.parts if p not in self.seconds), list(self.parts)[-1])
+        first = (str(e).strip().splitlines() or [''])[0][:160]
+        raise StageOutOfMemory(f"{self.stage} ran out of memory in its {part} part ({self.parts[part] or 'no model'}) on {self.device}, "
+                               f"at {self.peak/GiB:.1f} GiB ({MEMORY_MEASURES[self.measure]}) [{type(e).__name__}: {first}]", self.switches) from e
+
+
+
+# %% ../nbs/09b_stages.ipynb #ca5d18e2
+def journey_cost(stages:list, # stage records (journey.json's `stages`, a `Run`'s)
+                )->dict: # peak_memory_gib (the largest stage's, None before the ledger), peak_memory_measure, seconds_per_frame
+    "The ledger of a whole journey: its largest stage peak and its seconds per output frame (every stage's seconds over every new frame)."
+    peaks = [(r['peak_memory_gib'], r.get('peak_memory_measure')) for r in stages if isinstance(r.get('peak_memory_gib'), (int, float))]
+    frames = sum(r.get('num_frames', 0) for r in stages)
+    secs = sum(sum(r.get('seconds', {}).values()) for r in stages)
+    top = max(peaks, default=(None, None))
+    return dict(peak_memory_gib=top[0], peak_memory_measure=top[1], seconds_per_frame=secs/frames if frames else None)
+
+
+# %% ../nbs/09b_stages.ipynb #07e78f66
 def stage_one(s:JourneySettings, # settings
               parts:JourneyParts, # the models (`load_components`)
               image:torch.Tensor, # 3×H×W current view in [0, 1]
@@ -161,28 +319,31 @@ def stage_one(s:JourneySettings, # settings
               progress:bool=True, # progress bar over sampling steps
              )->tuple: # (frames F×3×H×W in [0, 1], relative poses (F, 4, 4), cloud in the view's camera frame, record dict)
     "Stage I: lift the view, paint the end view, render the prior and sample the guided fly-through."
-    times, t = {}, time.perf_counter()
-    H, W = image.shape[1:]
-    depth = parts.depth(image); t = _clock(times, 'depth', t)
-    poses = step_trajectory(s, step, depth, seed)
-    cloud = unproject(image, depth, K); t = _clock(times, 'lift', t)
-    scene = parts.director.describe_scene(tensor_to_pil(image)); t = _clock(times, 'director', t)
-    end = fill_end_view(cloud, K, poses[-1], H, W, parts.inpainter, scene.prompt, parts.depth, seed=seed, check_poses=torch.eye(4)[None])
-    end_view, cloud = image_to_tensor(end.image, 'end view'), end.cloud
-    t = _clock(times, 'end_view', t)
-    rgb, mask, _ = render_points(cloud, K, poses[1:-1], H, W); t = _clock(times, 'render', t)
-    V, M = assemble_prior(image, rgb, mask, end_view)
-    video = parts.video
-    g = as_generator(seed=seed)
-    text = s.stage1_prompt + (f" {s.segment_prompts[step % len(s.segment_prompts)]}" if s.segment_prompts else '')
-    video.condition(image, text, last_image=end_view if video.takes_end_frame else None, generator=g, negative_prompt=s.stage1_negative_prompt,
-                    guidance_scale=s.stage1_cfg)
-    res = guided_sample(video, V, M, s.guidance, generator=g, progress=progress)
-    t = _clock(times, 'sampling', t)
+    models = dict(depth=f'depth model {s.depth_model}', lift=None, director=f'director {s.director}' if s.director else None,
+                  end_view=f'inpainter {s.inpainter}', render=None, sampling=f'video model {s.backend}')
+    with StageLedger('Stage I', models, device, memory_switches(s, device)) as ledger:
+        H, W = image.shape[1:]
+        depth = parts.depth(image); ledger.clock('depth')
+        poses = step_trajectory(s, step, depth, seed)
+        cloud = unproject(image, depth, K); ledger.clock('lift')
+        scene = parts.director.describe_scene(tensor_to_pil(image)); ledger.clock('director')
+        end = fill_end_view(cloud, K, poses[-1], H, W, parts.inpainter, scene.prompt, parts.depth, seed=seed, check_poses=torch.eye(4)[None])
+        end_view, cloud = image_to_tensor(end.image, 'end view'), end.cloud
+        ledger.clock('end_view')
+        rgb, mask, _ = render_points(cloud, K, poses[1:-1], H, W); ledger.clock('render')
+        V, M = assemble_prior(image, rgb, mask, end_view)
+        video = parts.video
+        g = as_generator(seed=seed)
+        text = s.stage1_prompt + (f" {s.segment_prompts[step % len(s.segment_prompts)]}" if s.segment_prompts else '')
+        video.condition(image, text, last_image=end_view if video.takes_end_frame else None, generator=g, negative_prompt=s.stage1_negative_prompt,
+                        guidance_scale=s.stage1_cfg)
+        res = guided_sample(video, V, M, s.guidance, generator=g, progress=progress)
+        ledger.clock('sampling')
     info = {k: v for k, v in end.info.items() if isinstance(v, (int, float, str, bool, dict, list, type(None)))}
     record = dict(kind='stage1', step=step, seed=seed, prompt=text, scene=asdict(scene), end_view=info, nfe=res.nfe,
-                  guided_steps=res.guided_steps, visible_fraction=float(M.mean()), visible_psnr=res.visible_psnr, seconds=times)
+                  guided_steps=res.guided_steps, visible_fraction=float(M.mean()), visible_psnr=res.visible_psnr, **ledger.record(len(res.video) - 1))
     return res.video.clamp(0, 1), poses, cloud, record
+
 
 # %% ../nbs/09b_stages.ipynb #d276b420
 def stage_two(s:JourneySettings, # settings
@@ -194,12 +355,14 @@ def stage_two(s:JourneySettings, # settings
               progress:bool=False, # progress bar over sampling steps
              )->tuple: # (frames F×3×H×W in [0, 1] starting at `image`, record dict)
     "Stage II: a motion prompt from the director, then plain image-to-video from the last frame."
-    times, t = {}, time.perf_counter()
-    mp = parts.director.motion_prompt(tensor_to_pil(image), candidates); t = _clock(times, 'director', t)
-    g = as_generator(seed=seed)
-    before = parts.video.nfe
-    video = parts.video.image_to_video(image, mp.prompt, generator=g, num_frames=s.motion_frames, steps=s.stage2_steps,
-                                       negative_prompt=s.stage2_negative_prompt, guidance_scale=s.stage2_cfg, progress=progress)
-    nfe = parts.video.nfe - before
-    t = _clock(times, 'sampling', t)
-    return video.clamp(0, 1), dict(kind='stage2', seed=seed, prompt=mp.prompt, motion=asdict(mp), nfe=nfe, seconds=times)
+    models = dict(director=f'director {s.director}' if s.director else None, sampling=f'video model {s.backend}')
+    with StageLedger('Stage II', models, device, memory_switches(s, device)) as ledger:
+        mp = parts.director.motion_prompt(tensor_to_pil(image), candidates); ledger.clock('director')
+        g = as_generator(seed=seed)
+        before = parts.video.nfe
+        video = parts.video.image_to_video(image, mp.prompt, generator=g, num_frames=s.motion_frames, steps=s.stage2_steps,
+                                           negative_prompt=s.stage2_negative_prompt, guidance_scale=s.stage2_cfg, progress=progress)
+        nfe = parts.video.nfe - before
+        ledger.clock('sampling')
+    return video.clamp(0, 1), dict(kind='stage2', seed=seed, prompt=mp.prompt, motion=asdict(mp), nfe=nfe, **ledger.record(len(video) - 1))
+

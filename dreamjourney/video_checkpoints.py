@@ -240,16 +240,19 @@ class SVDBackend(DiffusersVideoBackend):
         return self.denoiser(torch.cat([x, il], dim=2), t.to(x.device), encoder_hidden_states=emb, added_time_ids=ids,
                              return_dict=False)[0]
 
+    decode_chunk_size = 8   # frames the VAE takes at once, decoding and encoding (its encoder works frame by frame: the same latents, bounded memory)
     def encode(self, video):
-        vae = self.pipe.vae
-        return (vae.encode(video.to(self.device, vae.dtype)).latent_dist.mode() * vae.config.scaling_factor).float()
+        vae, n = self.pipe.vae, self.decode_chunk_size
+        v = video.to(self.device, vae.dtype)
+        return (torch.cat([vae.encode(v[i:i+n]).latent_dist.mode() for i in range(0, len(v), n)]) * vae.config.scaling_factor).float()
 
-    decode_chunk_size = 8
     def decode(self, latent):
         vae = self.pipe.vae
         z = (latent / vae.config.scaling_factor).to(self.device, vae.dtype)
         return torch.cat([vae.decode(z[i:i+self.decode_chunk_size], num_frames=len(z[i:i+self.decode_chunk_size])).sample
                           for i in range(0, len(z), self.decode_chunk_size)]).float()
+
+
 
 # %% ../nbs/06a_video_checkpoints.ipynb #67393216
 class WanBackend(DiffusersVideoBackend):

@@ -169,19 +169,23 @@ def enable_gradient_checkpointing(self:DiffusersVideoBackend):
 @patch
 def set_memory(self:DiffusersVideoBackend, offload:str='none', # 'none' (all on `device`), 'model' (each model on the device while it runs) or 'sequential' (each layer)
                device:str='cpu', # where the models run
-               vae_tiling:bool=False, # VAE in tiles
-               vae_slicing:bool=False, # VAE one video at a time
+               vae_tiling:bool=False, # VAE in tiles (where it has them)
+               vae_slicing:bool=False, # VAE one video at a time (where it has it)
                gradient_checkpointing:bool=False, # recompute activations in guided backward passes
               ):
-    "Apply a journey's memory settings; offloading needs an accelerator."
+    "Apply a journey's memory settings (VAE tiling and slicing where the VAE has them); offloading needs an accelerator."
     check_offload(offload, device)
     if offload == 'none': self.pipe.to(device)
     elif offload == 'model': self.enable_model_cpu_offload(device)
     else: self.pipe.enable_sequential_cpu_offload(device=device)
-    if vae_tiling: self.enable_vae_tiling()
-    if vae_slicing: self.enable_vae_slicing()
+    for on, switch in ((vae_tiling, self.enable_vae_tiling), (vae_slicing, self.enable_vae_slicing)):
+        if on:
+            try: switch()
+            except NotImplementedError: pass   # this VAE has no such mode (SVD's has neither; its backend works in chunks of frames)
     if gradient_checkpointing: self.enable_gradient_checkpointing()
     return self
+
+
 
 # %% ../nbs/06_video_models.ipynb #954750c7
 @patch

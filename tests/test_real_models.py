@@ -22,6 +22,8 @@ CASES = {
     'wan-flf2v':     (['--size', '48', '64'], 49, 0, 5.0, 5.0, [48, 64]),   # native 81: 49 + 8 = 57; first-last-frame: no Stage II; non-square
 }
 FAST = ['--guidance-steps', '3', '--guidance-renoise-rounds', '0', '--stage2-steps', '3']
+LIBRARY_NOISE = ('requires torchvision', '[transformers]', 'Loading weights', 'Loading pipeline components', 'Expected types for',
+                 'config attributes', 'Token indices sequence length', 'were passed to', 'is deprecated')   # transformers' and diffusers' warnings and bars
 
 @pytest.fixture(scope='module')
 def tiny(tmp_path_factory):
@@ -49,6 +51,9 @@ def test_cli_journey_with_tiny_checkpoints(kind, tiny, tmp_path, monkeypatch):
         env = {**os.environ, 'OPENAI_API_KEY': 'test-key', 'OMP_NUM_THREADS': '1'}
         p = _kill_at_second_stage(args, env)
         assert p.returncode == -signal.SIGKILL, p.stderr[-3000:]
+        assert f"dreamjourney: loading video model {tiny[kind]}; depth model {tiny['dpt']}; inpainter {tiny['sd-inpainting']}" in p.stderr, p.stderr[-3000:]
+        noise = [l for l in p.stderr.splitlines() if any(n in l for n in LIBRARY_NOISE)]   # a quiet run: our progress and our errors only
+        assert not noise, noise
         st = json.loads((out/'journey.json').read_text())
         assert st['stages_written'] == 1 and st['status'] == 'running'
         s = st['settings']
@@ -72,7 +77,8 @@ def test_cli_journey_with_tiny_checkpoints(kind, tiny, tmp_path, monkeypatch):
 def test_refusals_create_no_folder(tiny, tmp_path, capsys):
     "A frame count, size or dtype the model cannot take is refused with the nearest valid values, before any folder exists."
     Image.fromarray(landscape_image(64, 64, seed=1)).save(tmp_path/'photo.png')
-    base = ['run', str(tmp_path/'photo.png'), '--backend', str(tiny['easyanimate']), '--device', 'cpu']
+    base = ['run', str(tmp_path/'photo.png'), '--backend', str(tiny['easyanimate']), '--depth-model', str(tiny['dpt']),
+            '--inpainter', str(tiny['sd-inpainting']), '--device', 'cpu']
     cases = [(['--frames', '48'], 'nearest valid --frames: 45 or 49'),           # 48 + 8 = 56: 4k+1 needs 53 or 57
              (['--size', '60'], 'nearest: height 48 or 64'),
              (['--motion-frames', '48'], 'nearest valid: 45 or 49'),
@@ -89,7 +95,7 @@ def test_bfloat16_on_cpu(tiny, tmp_path):
     Image.fromarray(landscape_image(64, 64, seed=1)).save(tmp_path/'photo.png')
     out = tmp_path/'bf16'
     assert main(['run', str(tmp_path/'photo.png'), '--out', str(out), '--backend', str(tiny['cogvideox-i2v']), '--depth-model', str(tiny['dpt']),
-                 '--dtype', 'bfloat16', '--segments', '1', '--frames', '9', '--motion-frames', '9', '--device', 'cpu', *FAST]) == 0
+                 '--inpainter', str(tiny['sd-inpainting']), '--dtype', 'bfloat16', '--segments', '1', '--frames', '9', '--motion-frames', '9', '--device', 'cpu', *FAST]) == 0
     st = json.loads((out/'journey.json').read_text())
     assert st['settings']['dtype'] == 'bfloat16' and st['frames_written'] == 1 + 8 + 8
 
@@ -104,3 +110,38 @@ def test_resume_overrides(tmp_path):
     assert main(['resume', str(out), '--vae-slicing', 'true', '--device', 'cpu']) == 0
     st = json.loads((out/'journey.json').read_text())
     assert st['settings']['vae_slicing'] is True and st['resumed_with'] == [{'vae_slicing': True}]
+
+def test_authors_components_by_default_offline(tiny, tmp_path, capsys):
+    "A real video model without --depth-model / --inpainter names MiDaS v3.1 and SD-2 inpainting; with no network and nothing cached it stops before any folder, in one line."
+    Image.fromarray(landscape_image(64, 64, seed=1)).save(tmp_path/'photo.png')
+    out = tmp_path/'journey'
+    rc = main(['run', str(tmp_path/'photo.png'), '--out', str(out), '--backend', str(tiny['easyanimate']), '--device', 'cpu',
+               '--cache-dir', str(tmp_path/'empty-cache')])   # HF_HUB_OFFLINE is set (conftest): no network
+    err = capsys.readouterr().err
+    assert rc == 2 and not out.exists(), err
+    assert (f"dreamjourney: loading video model {tiny['easyanimate']}; depth model Intel/dpt-beit-large-512 (MiDaS v3.1 BEiT-L 512, the authors', the default); "
+            "inpainter stabilityai/stable-diffusion-2-inpainting (SD-2 inpainting, the authors', the default)") in err, err
+    errors = [l for l in err.splitlines() if 'error' in l]
+    assert len(errors) == 1 and errors[0].startswith('dreamjourney: error: cannot load depth model Intel/dpt-beit-large-512 and inpainter '), err
+    assert 'pass local checkpoints (folders written by save_pretrained) with --depth-model DIR --inpainter DIR' in errors[0], err
+
+def test_out_of_memory_one_line_and_resumable(tiny, tmp_path, capsys, monkeypatch):
+    "An allocation failure in Stage II stops the CLI with one line (stage, model, ledger, switches), exit 2; Stage I stays and a resume with a switch finishes."
+    from dreamjourney.video_models import DiffusersVideoBackend
+    Image.fromarray(landscape_image(64, 64, seed=1)).save(tmp_path/'photo.png')
+    out = tmp_path/'journey'
+    def allocation_fails(*a, **k): raise RuntimeError("[enforce fail at alloc_cpu.cpp:117] DefaultCPUAllocator: can't allocate memory: you tried to allocate 21474836480 bytes. Error code 12 (Cannot allocate memory)")
+    monkeypatch.setattr(DiffusersVideoBackend, 'image_to_video', allocation_fails)
+    rc = main(['run', str(tmp_path/'photo.png'), '--out', str(out), '--backend', str(tiny['cogvideox-i2v']), '--depth-model', str(tiny['dpt']),
+               '--inpainter', str(tiny['sd-inpainting']), '--segments', '1', '--frames', '9', '--motion-frames', '9', '--device', 'cpu', *FAST])
+    err = capsys.readouterr().err
+    errors = [l for l in err.splitlines() if 'error' in l.lower()]
+    assert rc == 2 and len(errors) == 1 and 'Traceback' not in err, err
+    assert errors[0].startswith(f"dreamjourney: error: Stage II ran out of memory in its sampling part (video model {tiny['cogvideox-i2v']}) on cpu, at "), errors[0]
+    assert f"resume with less memory: dreamjourney resume {out} with any of --dtype bfloat16" in errors[0], errors[0]
+    assert len(json.loads((out/'journey.json').read_text())['stages']) == 1   # Stage I is committed
+    monkeypatch.undo()
+    assert main(['resume', str(out), '--dtype', 'bfloat16', '--device', 'cpu']) == 0
+    st = json.loads((out/'journey.json').read_text())
+    assert st['status'] == 'done' and len(st['stages']) == 2 and st['resumed_with'] == [{'dtype': 'bfloat16'}]
+    assert all(r['peak_memory_gib'] > 0 and r['seconds_per_frame'] > 0 for r in st['stages'])   # the ledger, in journey.json
