@@ -117,7 +117,7 @@ def summary(times:np.ndarray)->dict:
     return dict(first10_s=first, last10_s=last, ratio=last/first, median_s=float(np.median(times)), total_s=float(times.sum()))
 
 def same_journey(a:Path, b:Path)->list:
-    "Files that differ between two run folders (timings in the records ignored)."
+    "What differs between two run folders: any file (bytes), cameras.json, stages.jsonl (timings ignored), the video, the world exported as one ply."
     diff = []
     fa = sorted(p.relative_to(a) for p in a.rglob('*') if p.is_file())
     fb = sorted(p.relative_to(b) for p in b.rglob('*') if p.is_file())
@@ -125,6 +125,20 @@ def same_journey(a:Path, b:Path)->list:
     for r in fa:
         if r.suffix in ('.json', '.jsonl', '.mp4') or r.name.startswith('.') or not (b/r).exists(): continue
         if (a/r).read_bytes() != (b/r).read_bytes(): diff.append(str(r))
+    untimed = lambda x: ({k: untimed(v) for k, v in x.items() if k not in ('seconds', 'wall_seconds')} if isinstance(x, dict)
+                         else [untimed(v) for v in x] if isinstance(x, list) else x)
+    for name in ('cameras.json', 'stages.jsonl'):                   # the cameras, and the records without their timings
+        if not ((a/name).exists() and (b/name).exists()): continue
+        read = lambda f: [untimed(json.loads(l)) for l in f.read_text().splitlines()]
+        if read(a/name) != read(b/name): diff.append(name)
+    if (a/'journey.mp4').exists() and (a/'journey.mp4').read_bytes() != (b/'journey.mp4').read_bytes(): diff.append('journey.mp4')
+    worlds = []                                                      # the world exported as one ply (12a), by a child process
+    for d in (a, b):
+        out = d.parent/f'{d.name}-world.ply'
+        code = 'import sys; from dreamjourney.export import export_world; export_world(sys.argv[1], "ply", sys.argv[2], force=True, progress=False)'
+        subprocess.run([sys.executable, '-c', code, str(d), str(out)], check=True, env={**os.environ, 'PYTHONPATH': str(ROOT)})
+        worlds.append(out.read_bytes()); out.unlink()
+    if worlds[0] != worlds[1]: diff.append('the exported world (ply)')
     return diff
 
 def plot(times:np.ndarray, label:str, out:Path, extra:dict|None=None):

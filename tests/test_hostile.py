@@ -273,7 +273,7 @@ def test_options_a_good_trajectory_runs(world, finished):
 
 @pytest.mark.parametrize('command', ['resume', 'evaluate'])
 def test_tampered_deeply_nested_journey_json(world, finished, command):
-    "Today: RecursionError from json.loads (a traceback). Fix: one reader of journey.json (run_folder: Journey.open and evaluate.read_run's _read_json) that turns RecursionError into 'journey.json is corrupted'."
+    "Was: RecursionError from json.loads (a traceback). Now: RunFolder.open (_journey_json) and read_run (read_json) turn it into one line naming journey.json."
     d = copy_run(finished, world, stages=1)
     (d/'journey.json').write_text('[' * 100_000 + ']' * 100_000)
     before = tree(world)
@@ -297,7 +297,7 @@ def test_tampered_a_committed_frame_is_missing(world, finished):
     assert changes(before, tree(world)) == []
 
 def test_tampered_a_mis_sized_frame_in_the_middle(world, finished):
-    "Today: Stage II runs, then torch.stack fails in write_video (a traceback), the new frames written. Fix: run_folder (Journey.check_files: every committed frame's size against settings.size) before any stage."
+    "Was: Stage II ran, then torch.stack failed in write_video (a traceback). Now: RunFolder.check_files checks every committed frame's size (its PNG header) against settings.size before any stage."
     d = copy_run(finished, world, stages=1)
     write_image(d/'frames'/'000001.png', size=16)
     before = tree(world)
@@ -316,7 +316,7 @@ def test_tampered_lowered_cloud_points(world, finished):
     assert changes(before, tree(world)) == []
 
 def test_tampered_settings_size_edited(world, finished):
-    "Today: resume writes a cameras.json for 48×48 frames beside 32×32 ones, and evaluate then refuses the folder. Fix: run_folder (Journey.check_files: frame sizes against settings.size) before any stage."
+    "Was: resume wrote a cameras.json for 48×48 frames beside 32×32 ones. Now: RunFolder.check_files refuses frames that disagree with settings.size, naming both, before any stage."
     d = copy_run(finished, world, stages=1)
     edit_state(d, lambda st: st['settings'].update(size=48))
     before = tree(world)
@@ -324,7 +324,7 @@ def test_tampered_settings_size_edited(world, finished):
     assert changes(before, tree(world)) == []
 
 def test_tampered_zero_K(world, finished):
-    "Today: Stage I fails on the singular K, and the message does not name journey.json. Fix: run_folder schema (check_journey_state: K an invertible intrinsics matrix, as camera.check_intrinsics)."
+    "Was: Stage I failed on the singular K without naming journey.json. Now: check_journey_state checks K with camera.check_intrinsics and names journey.json and the field."
     d = copy_run(finished, world, stages=0)
     edit_state(d, lambda st: st.update(K=[[0., 0, 0], [0, 0, 0], [0, 0, 0]]))
     before = tree(world)
@@ -340,7 +340,7 @@ def test_tampered_evaluate_a_corrupt_frame(world, finished):
     assert changes(before, tree(world)) == []
 
 def test_tampered_scores_json_is_not_stale_after_a_resume(world, finished):
-    "Today: scores.json keeps complete: false after the resume finishes the journey. Fix: the journey loop (Journey.run: drop or mark scores.json stale at every commit) or evaluate (a scores.json records the journey.json it scored)."
+    "Was: scores.json kept complete: false after the resume finished the journey. Now: a resume that will run stages marks scores.json stale first (RunFolder.mark_scores_stale); the notebook display refuses a stale one."
     d = copy_run(finished, world, stages=1)
     assert dj('evaluate', d).rc == 0
     assert json.loads((d/'scores.json').read_text())['complete'] is False
@@ -352,7 +352,7 @@ def test_tampered_scores_json_is_not_stale_after_a_resume(world, finished):
 # --- links -------------------------------------------------------------------------------------------------------------------
 
 def test_links_frames_is_a_link_out_of_the_run_folder(world, finished):
-    "Today: the resume writes its frames through the link and deletes a user's numbered picture there. Fix: run_folder (Journey.open / check_files: every path resolves inside the run folder; links that leave it are refused by name)."
+    "Was: the resume wrote its frames through the link and deleted a user's numbered picture there. Now: RunFolder.open (check_inside) refuses links that leave the run folder, by name, before anything is written."
     d = copy_run(finished, world, stages=1)
     elsewhere = world/'mine'/'pictures'
     shutil.move(d/'frames', elsewhere); (d/'frames').symlink_to(elsewhere, target_is_directory=True)
@@ -388,7 +388,7 @@ def test_interruptions_ctrl_c_says_how_to_resume(world, finished):
     assert frames(world/'run') == frames(finished)
 
 def test_interruptions_a_full_disk_names_the_path_and_the_resume(world, finished):
-    "No file may grow past 8 kB: cloud.ply (21 kB) fails in Stage I. Today: '[Errno 27] File too large', no path, no hint. Fix: the run folder's disk layer (one place that writes files: name the path and say `dreamjourney resume` continues)."
+    "No file may grow past 8 kB: Stage I's cloud file (21 kB) fails. Was: '[Errno 27] File too large', no path, no hint. Now: every run-folder write names the path and says `dreamjourney resume` continues (RunFolderWriteError)."
     img = write_image(world/'photo.png')
     r = dj('run', img, '--out', world/'run', *RUN, fsize=8000)
     assert_refused(r, str(world/'run'), f"dreamjourney resume {world/'run'}")
