@@ -52,7 +52,7 @@ MAKE = r"""
 import sys, numpy as np, torch
 from skimage import data
 from PIL import Image
-from dreamjourney.run_folder import make_run_folder
+from dreamjourney.run_format import make_run_folder
 out, n, size = sys.argv[1], int(sys.argv[2]), 64
 big = np.asarray(Image.fromarray(data.coffee()).resize((384, 256), Image.LANCZOS))   # 256 rows, 384 columns
 pattern = [('stage1', 4), ('stage2', 2)]

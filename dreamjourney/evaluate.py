@@ -16,7 +16,7 @@ from .epipolar import (sift_features, match_features, rotation_error_deg, direct
 from .pointcloud import PointCloud, load_ply, render_points
 from .metrics import (masked_psnr, region_psnr, flow_with_consistency, frame_changes, brightness_flicker,
                                   laplacian_variance, off_palette_share, flow_motion)
-from .run_folder import Run, read_run
+from .run_format import Run, read_run
 from .truth import read_truth, truth_frames
 from .stages import journey_cost
 
@@ -169,7 +169,7 @@ def _score_stage(run:Run, j:int, c:dict, frames:torch.Tensor, flows:list)->dict:
     r, known = run.stages[j], c['known']
     a, m = r['first_frame'], r['num_frames']
     s = dict(index=j, kind=r['kind'], input_frame=a - 1, first_frame=a, num_frames=m, first_step_ratio=None, **({'seam_ratio': None} if j > 0 else {}),
-             seconds_per_frame=r.get('seconds_per_frame'), peak_memory_gib=r.get('peak_memory_gib'))   # the stage's ledger, as recorded (09b_stages)
+             seconds_per_frame=r.get('seconds_per_frame'), peak_memory_gib=r.get('peak_memory_gib'))   # the stage's ledger, as recorded (09c_stages)
     s['flicker'] = brightness_flicker(frames); c['flick'].append((s['flicker'], m - 1))
     sh = [laplacian_variance(x)/c['lap0'] for x in frames[1:]] if c['lap0'] > 0 else []
     c['sharp'] += sh

@@ -15,6 +15,7 @@ from .camera import check_intrinsics, check_poses, matrix_to_quaternion, pose_in
 from .paths import PIXEL_CENTRE, flip_camera_axes
 from .core import tensor_to_image
 from .pointcloud import PointCloud, project, render_points, _PLY_TYPES
+from .run_format import check_journey_state, ply_vertex_count, read_json
 
 # %% auto #0
 __all__ = ['PLY_VERTEX', 'FRAME_MODES', 'SH_C0', 'SPLAT_VERTEX', 'SPLAT_OPACITY', 'SPLAT_PIXEL_SCALE', 'EXPORT_FORMATS',
@@ -165,7 +166,7 @@ class JourneyWorld:
 def read_world(run, # a journey run folder (the log, or a version 1 folder, read as it is)
               )->JourneyWorld:
     "Open a run folder for export: journey.json and the stage records are read now (and each cloud file's header, or cloud.ply's), the points a stage at a time later."
-    from dreamjourney.run_folder import RunFolder, check_journey_state, ply_vertex_count, read_json
+    from dreamjourney.run_folder import RunFolder
     folder = Path(run); jf = folder/'journey.json'
     if not folder.exists(): raise FileNotFoundError(f"run folder not found: {folder}")
     if not folder.is_dir(): raise NotADirectoryError(f"{folder} is a file, expected a journey run folder")

@@ -35,7 +35,7 @@ AUTHORS_DEPTH_MODEL = DEPTH_MODELS['midas']   # MiDaS v3.1 BEiT-L 512: a real vi
 AUTHORS_INPAINTER = INPAINT_MODELS['sd2']      # SD-2 inpainting: a real video model's default end-view painter
 RESUME_OVERRIDES = ('dtype', 'offload', 'vae_tiling', 'vae_slicing', 'gradient_checkpointing', 'variant', 'local_files_only',
                     'cache_dir', 'director_cache', 'fps') # settings a resume may change: they do not change what finished stages made (fps: only journey.mp4's encoding)
-JOURNEY_ENTRIES = (0, 1, -1, 'forward', 'orbit') # camera_path entries a journey makes by itself (09b_stages: `step_trajectory`)
+JOURNEY_ENTRIES = (0, 1, -1, 'forward', 'orbit') # camera_path entries a journey makes by itself (09c_stages: `step_trajectory`)
 MAX_SIDE = 4096 # the largest frame side a journey takes (the authors' 512; the largest native size of a real backend, Wan's, 1280)
 MAX_FPS = 240 # the highest frame rate journey.mp4 is written at
 

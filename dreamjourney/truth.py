@@ -14,7 +14,8 @@ from .camera import check_intrinsics, wonderjourney_intrinsics
 from .depth import DepthEstimator
 from .pointcloud import ProceduralScene, procedural_scene
 from .settings import JourneySettings
-from .run_folder import Run, RunFolder, read_json, read_run
+from .run_folder import RunFolder
+from .run_format import Run, read_json, read_run
 from .stages import load_components, stage_seed, step_trajectory
 from .journey import Journey
 

@@ -45,7 +45,7 @@ def journey(kind, helpers, frames, motion_frames, extra=()):
     from dreamjourney.cli import main
     from dreamjourney.real_shapes import write_real_shape_checkpoint
     from dreamjourney.gaussian_prior import landscape_image, use_bundled_ffmpeg
-    from dreamjourney.run_folder import read_run
+    from dreamjourney.run_format import read_run
     with tempfile.TemporaryDirectory(prefix=f'dj_{kind}_') as d:
         d = Path(d)
         t0 = time.perf_counter()

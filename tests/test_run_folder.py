@@ -13,7 +13,8 @@ from dreamjourney.export import export_world
 from dreamjourney.gaussian_prior import landscape_image
 from dreamjourney.journey import Journey, JourneyLock, JourneySettings, run_journey, resume_journey
 from dreamjourney.pointcloud import PointCloud, load_ply, save_ply
-from dreamjourney.run_folder import RunFolder, check_cameras, check_journey_state, video_frame_ends
+from dreamjourney.run_folder import RunFolder, video_frame_ends
+from dreamjourney.run_format import check_cameras, check_journey_state
 from dreamjourney.testing import FakeChatServer, canned_reply
 from dreamjourney.video import ffmpeg_exe
 
@@ -310,7 +311,7 @@ def test_an_old_interrupted_folder_resumes_to_the_same_journey(tmp_path, stages,
     assert_same_journey(d, reference)
 
 # --- refused operations change nothing, in the folder or beside it ------------------------------------------------------------
-# 09c_journey checks --force through `run_journey` onto a non-journey folder, the folder holding the input and the current folder;
+# 09d_journey checks --force through `run_journey` onto a non-journey folder, the folder holding the input and the current folder;
 # here the command line, with every file in and beside the folder checksummed, and the parent-of cases.
 
 @pytest.mark.parametrize('case', ['not-a-journey', 'input-inside', 'input-deeper', 'cwd-inside'])
