@@ -117,7 +117,7 @@ def summary(times:np.ndarray)->dict:
     return dict(first10_s=first, last10_s=last, ratio=last/first, median_s=float(np.median(times)), total_s=float(times.sum()))
 
 def same_journey(a:Path, b:Path)->list:
-    "What differs between two run folders: any file (bytes), cameras.json, stages.jsonl (timings ignored), the video, the world exported as one ply."
+    "What differs between two run folders: any file (bytes), cameras.json, stages.jsonl (timings and the ledger's measures ignored), the video, the world exported as one ply."
     diff = []
     fa = sorted(p.relative_to(a) for p in a.rglob('*') if p.is_file())
     fb = sorted(p.relative_to(b) for p in b.rglob('*') if p.is_file())
@@ -125,7 +125,7 @@ def same_journey(a:Path, b:Path)->list:
     for r in fa:
         if r.suffix in ('.json', '.jsonl', '.mp4') or r.name.startswith('.') or not (b/r).exists(): continue
         if (a/r).read_bytes() != (b/r).read_bytes(): diff.append(str(r))
-    untimed = lambda x: ({k: untimed(v) for k, v in x.items() if k not in ('seconds', 'wall_seconds')} if isinstance(x, dict)
+    untimed = lambda x: ({k: untimed(v) for k, v in x.items() if k not in ('seconds', 'wall_seconds', 'seconds_per_frame', 'peak_memory_gib', 'peak_memory_measure')} if isinstance(x, dict)
                          else [untimed(v) for v in x] if isinstance(x, list) else x)
     for name in ('cameras.json', 'stages.jsonl'):                   # the cameras, and the records without their timings
         if not ((a/name).exists() and (b/name).exists()): continue

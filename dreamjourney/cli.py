@@ -90,7 +90,7 @@ def _resume_settings(a)->dict:
 # %% ../nbs/95_cli.ipynb #a896b345
 def _report(j:Journey):
     c = journey_cost(list(j.records()))   # the ledger (09c_stages): peak memory of the largest stage, seconds per output frame
-    print(f"{j.out/'journey.mp4'}: {j.state['frames_written']} frames; {c['seconds_per_frame']:.1f} s per output frame, peak memory {c['peak_memory_gib'] or '?'} GiB; "
+    print(f"{j.out/'journey.mp4'}: {j.state['frames_written']} frames; {c['seconds_per_frame']:.3g} s per output frame, peak memory {c['peak_memory_gib'] or '?'} GiB; "
           "stage times (s): " + ', '.join(f'{k} {v:.1f}' for k, v in sorted(stage_times(j).items())))
 
 def main(argv:list|None=None, # arguments (default: sys.argv[1:])

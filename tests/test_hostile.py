@@ -414,11 +414,12 @@ def cells(out)->list:
 def but(rows:list, *cols:str)->list: return [{k: v for k, v in r.items() if k not in cols} for r in rows]
 
 def untimed(rows:list, *outs)->list:
-    "Rows without what differs between two equal batches: timings, the worker, the batch folders' paths."
+    "Rows without what differs between two equal batches: timings and the ledger's measures, the worker, the batch folders' paths."
     def plain(v):
         for o in outs: v = v.replace(str(o), 'OUT')
         return v
-    return [{k: plain(v) for k, v in r.items()} for r in but(rows, *UNTIMED)]
+    measured = lambda k: k in UNTIMED or k.endswith(('seconds_per_frame', 'peak_memory_gib', 'peak_memory_measure'))   # the ledger's measures (09c_stages) vary too
+    return [{k: plain(v) for k, v in r.items() if not measured(k)} for r in rows]
 
 def run_folders(out)->dict:
     "`tree` of the batch folder without the batch's own bookkeeping (results.csv, .batch/)."

@@ -102,6 +102,7 @@ BLOCKED_RUN = textwrap.dedent('''
     mediapy.set_ffmpeg('ffmpeg')                          # as in a fresh process: the default, not found on this PATH
     from dreamjourney.journey import demo
     j = demo('run', segments=1, size=32, frames=4, motion_frames=2, progress=False)
+    from dreamjourney.video import ffmpeg_exe; mediapy.set_ffmpeg(ffmpeg_exe())   # the test reads the video with the bundled binary too
     assert j.state['status'] == 'done' and mediapy.read_video('run/journey.mp4').shape[0] == j.state['frames_written']
     print('journey without extras: ok')
 ''')

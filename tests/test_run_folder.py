@@ -53,7 +53,7 @@ def listing(d:Path, sub:str)->list: return sorted(p.name for p in (d/sub).iterdi
 
 def untimed(x):
     "A record without its timings (they differ from run to run)."
-    return ({k: untimed(v) for k, v in x.items() if k not in ('seconds', 'wall_seconds')} if isinstance(x, dict)
+    return ({k: untimed(v) for k, v in x.items() if k not in ('seconds', 'wall_seconds', 'seconds_per_frame', 'peak_memory_gib', 'peak_memory_measure')} if isinstance(x, dict)
             else [untimed(v) for v in x] if isinstance(x, list) else x)
 
 def assert_same_journey(d, ref):
@@ -266,14 +266,14 @@ def test_a_long_journey_never_rewrites_what_it_committed(tmp_path, monkeypatch):
 FIXTURE = ROOT/'tests'/'fixtures'/'v1_journey'   # made by dreamjourney before the log (main at 90130f9): 32², 2 steps, 4 stages
 
 def write_v1(src, dst, stages:int):
-    "The folder `src` (the log) in the layout before it, as a run killed after `stages` stages leaves it: journey.json with the poses and the committed stages, one cloud.ply with every stage's points (those of the cut-off stage too), every frame, cameras.json of the committed frames, no video."
+    "The folder `src` (the log) in the layout before it, as a run killed after `stages` stages leaves it: journey.json with the poses and the committed stages, one cloud.ply with every stage's points (those of the cut-off stage too), every frame, cameras.json of the committed frames, no video; the records without the ledger's fields, which came later."
     src, dst = Path(src), Path(dst); dst.mkdir()
     shutil.copytree(src/'frames', dst/'frames'); shutil.copy(src/'input.png', dst/'input.png')
     new, recs = json.loads((src/'journey.json').read_text()), list(RunFolder.open(src).records())
     poses, kept = [new['input_pose']] + [p for r in recs for p in r['poses']], recs[:stages]
     n = 1 + sum(r['num_frames'] for r in kept)
     state = {k: new[k] for k in ('format', 'dreamjourney_version', 'settings', 'K')} | dict(version=1, frames_written=n, poses=poses[:n],
-             stages=[{k: v for k, v in r.items() if k != 'poses'} for r in kept], status='interrupted', created=new['created'])
+             stages=[{k: v for k, v in r.items() if k not in ('poses', 'seconds_per_frame', 'peak_memory_gib', 'peak_memory_measure')} for r in kept], status='interrupted', created=new['created'])
     clouds = [load_ply(src/'cloud'/f"{r['index']:06d}.ply") for r in recs[:stages + 1] if r['kind'] == 'stage1']
     if clouds: save_ply(sum(clouds[1:], clouds[0]), dst/'cloud.ply')
     (dst/'cameras.json').write_text(json.dumps(dict(convention='OpenCV axes (x right, y down, z forward); camera-to-world 4×4', K=new['K'],
