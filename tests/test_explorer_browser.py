@@ -4,7 +4,7 @@ Chromium (Debian's, driven by Playwright), run, the λ slider moved, and the sho
 Needs Debian's `chromium` and the `playwright` Python package (both installed by the README's first
 command). Where they are missing the test is skipped, unless DREAMJOURNEY_REQUIRE_BROWSER=1 (set by
 CI), where it fails."""
-import json, os, shutil, socket, subprocess, sys, time, urllib.request
+import contextlib, json, os, shutil, socket, subprocess, sys, time, urllib.request
 from pathlib import Path
 import pytest
 
@@ -24,14 +24,14 @@ def _need(ok, why):
 def _free_port():
     with socket.socket() as s: s.bind(('127.0.0.1', 0)); return s.getsockname()[1]
 
-@pytest.fixture
-def lab(tmp_path):
-    "A JupyterLab server on a free loopback port, serving a copy of the explorer notebook."
-    nb = json.loads((ROOT/'nbs'/'11_explorer.ipynb').read_text())
+@contextlib.contextmanager
+def lab_serving(notebook:str, tmp_path:Path):
+    "A JupyterLab server on a free loopback port, serving a copy of `nbs/notebook` with its outputs cleared: yields (url, token)."
+    nb = json.loads((ROOT/'nbs'/notebook).read_text())
     nb['metadata']['kernelspec'] = {'display_name': 'Python 3', 'language': 'python', 'name': 'python3'}
     for c in nb['cells']:
         if c['cell_type'] == 'code': c['execution_count'], c['outputs'] = None, []
-    (tmp_path/'11_explorer.ipynb').write_text(json.dumps(nb))
+    (tmp_path/notebook).write_text(json.dumps(nb))
     port, token = _free_port(), 'dreamjourney-test'
     env = {**os.environ, 'MPLBACKEND': 'Agg', 'JUPYTER_PLATFORM_DIRS': '1'}
     env.pop('IN_TEST', None)
@@ -50,10 +50,17 @@ def lab(tmp_path):
         except OSError:
             if p.poll() is not None or time.time() - t0 > LIMIT: p.kill(); pytest.fail(f'JupyterLab did not start within {LIMIT} s (exit code {p.poll()})')
             time.sleep(0.5)
-    yield url, token
-    p.terminate()
-    try: p.wait(10)
-    except subprocess.TimeoutExpired: p.kill()
+    try: yield url, token
+    finally:
+        p.terminate()
+        try: p.wait(10)
+        except subprocess.TimeoutExpired: p.kill()
+
+
+@pytest.fixture
+def lab(tmp_path):
+    "JupyterLab serving a copy of the explorer notebook."
+    with lab_serving('11_explorer.ipynb', tmp_path) as served: yield served
 
 def _dismiss_dialogs(page):
     "Answer any JupyterLab dialog that is up: keep the kernel it proposes, no rebuild (an extension of another package asks for one)."

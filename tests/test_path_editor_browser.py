@@ -3,14 +3,14 @@
 change; the path saved through the editor's own widgets, and the file must be read back by `load_camera_path` equal
 to what the editor holds (asked of the kernel) and carrying the move.
 
-It reuses the explorer test's helpers (tests/test_explorer_browser.py): the skip rule, the free port, the dialog
+It reuses the explorer test's helpers (tests/test_explorer_browser.py): the skip rule, the JupyterLab server, the dialog
 answering, the limits. Like that test, it waits on states (kernel idle, every cell run, the image's source replaced,
 the status saying "saved"), never on fixed sleeps, so a loaded machine makes it slow, not failing."""
-import json, os, subprocess, sys, time, urllib.request
+import time
 from pathlib import Path
 import pytest
 import torch
-from test_explorer_browser import ARGS, CHROMIUM, LIMIT, _dismiss_dialogs, _free_port, _need
+from test_explorer_browser import ARGS, CHROMIUM, LIMIT, _dismiss_dialogs, _need, lab_serving
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK = '11a_preview.ipynb'
@@ -18,32 +18,8 @@ MOVED_X = 0.75   # where keyframe 1 is moved to (its x, right of the start camer
 
 @pytest.fixture
 def lab(tmp_path):
-    "A JupyterLab server on a free loopback port, serving a copy of the preview notebook, outputs cleared."
-    nb = json.loads((ROOT/'nbs'/NOTEBOOK).read_text())
-    nb['metadata']['kernelspec'] = {'display_name': 'Python 3', 'language': 'python', 'name': 'python3'}
-    for c in nb['cells']:
-        if c['cell_type'] == 'code': c['execution_count'], c['outputs'] = None, []
-    (tmp_path/NOTEBOOK).write_text(json.dumps(nb))
-    port, token = _free_port(), 'dreamjourney-test'
-    env = {**os.environ, 'MPLBACKEND': 'Agg', 'JUPYTER_PLATFORM_DIRS': '1'}
-    env.pop('IN_TEST', None)
-    shares = [str(Path(p)/'share'/'jupyter') for p in dict.fromkeys([sys.prefix, sys.base_prefix])]
-    env['JUPYTER_PATH'] = os.pathsep.join(shares + ([env['JUPYTER_PATH']] if env.get('JUPYTER_PATH') else []))
-    p = subprocess.Popen([sys.executable, '-m', 'jupyterlab', '--no-browser', '--allow-root', f'--port={port}', '--ip=127.0.0.1',
-                          f'--ServerApp.token={token}', f'--ServerApp.root_dir={tmp_path}', '--ServerApp.disable_check_xsrf=True',
-                          '--LabApp.news_url=', '--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate',
-                          '--LabApp.expose_app_in_browser=True'],
-                         cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url, t0 = f'http://127.0.0.1:{port}', time.time()
-    while True:
-        try: urllib.request.urlopen(f'{url}/api/status?token={token}', timeout=5); break
-        except OSError:
-            if p.poll() is not None or time.time() - t0 > LIMIT: p.kill(); pytest.fail(f'JupyterLab did not start within {LIMIT} s (exit code {p.poll()})')
-            time.sleep(0.5)
-    yield url, token, tmp_path
-    p.terminate()
-    try: p.wait(10)
-    except subprocess.TimeoutExpired: p.kill()
+    "JupyterLab serving a copy of the preview notebook."
+    with lab_serving(NOTEBOOK, tmp_path) as (url, token): yield url, token, tmp_path
 
 # What the lab's front end knows about the notebook (window.jupyterapp: JupyterLab started with expose_app_in_browser).
 NB_STATE = """name => {
