@@ -164,7 +164,7 @@ def write_real_shape_checkpoint(kind:str, # a key of `REAL_SHAPE_KINDS`
     skeleton = real_shape_pipeline(kind, vae, seed, device='meta')
     skeleton.save_config(folder)            # model_index.json, as save_pretrained writes it last
     for c, obj in skeleton.components.items():
-        if not isinstance(obj, torch.nn.Module): obj.save_pretrained(folder/c)
+        if obj is not None and not isinstance(obj, torch.nn.Module): obj.save_pretrained(folder/c)   # None: an optional part (Wan's transformer_2)
     for i, c in enumerate(REAL_CONFIGS[name]):
         m = real_shape_model(name, c, vae, seed=seed + i)
         m.save_pretrained(folder/c, safe_serialization=True)
