@@ -156,6 +156,7 @@ def write_real_shape_checkpoint(kind:str, # a key of `REAL_SHAPE_KINDS`
                                 folder, # where to write it
                                 vae:str='full', # 'full' (the real VAE) or 'narrow' (fast CPU runs: same latent grid)
                                 seed:int=0, # seed of the random weights
+                                models:bool=True, # False: only `model_index.json` and the parts without weights (tokenizers, processors, scheduler)
                                )->Path: # the folder, loadable with `load_backend` (`--backend FOLDER`)
     "Save a real-shape checkpoint as the hub folder is laid out (`model_index.json`, one sub-folder per component), one model in memory at a time."
     if kind not in REAL_SHAPE_KINDS: raise ValueError(f"kind must be one of {', '.join(REAL_SHAPE_KINDS)}, got {kind!r}")
@@ -165,7 +166,7 @@ def write_real_shape_checkpoint(kind:str, # a key of `REAL_SHAPE_KINDS`
     skeleton.save_config(folder)            # model_index.json, as save_pretrained writes it last
     for c, obj in skeleton.components.items():
         if obj is not None and not isinstance(obj, torch.nn.Module): obj.save_pretrained(folder/c)   # None: an optional part (Wan's transformer_2)
-    for i, c in enumerate(REAL_CONFIGS[name]):
+    for i, c in enumerate(REAL_CONFIGS[name] if models else ()):
         m = real_shape_model(name, c, vae, seed=seed + i)
         m.save_pretrained(folder/c, safe_serialization=True)
         del m
