@@ -48,7 +48,9 @@ def test_cli_journey_with_tiny_checkpoints(kind, tiny, tmp_path, monkeypatch):
         args = ['run', str(tmp_path/'photo.png'), '--out', str(out), '--backend', str(tiny[kind]), '--depth-model', str(tiny['dpt']),
                 '--inpainter', str(tiny['sd-inpainting']), '--director', 'tiny-mllm', '--director-base-url', server.base_url,
                 '--segments', str(segments), '--device', 'cpu', *extra, *FAST]
-        env = {**os.environ, 'OPENAI_API_KEY': 'test-key', 'OMP_NUM_THREADS': '1', 'DREAMJOURNEY_CACHE': str(tmp_path/'cache')}   # an empty reply cache: the director must be asked
+        monkeypatch.setenv('OPENAI_API_KEY', 'test-key')
+        monkeypatch.setenv('DREAMJOURNEY_CACHE', str(tmp_path/'cache'))   # an empty reply cache, for the run and the resume: the director must be asked
+        env = {**os.environ, 'OMP_NUM_THREADS': '1'}
         p = _kill_at_second_stage(args, env)
         assert p.returncode == -signal.SIGKILL, p.stderr[-3000:]
         assert f"dreamjourney: loading video model {tiny[kind]}; depth model {tiny['dpt']}; inpainter {tiny['sd-inpainting']}" in p.stderr, p.stderr[-3000:]
@@ -60,8 +62,6 @@ def test_cli_journey_with_tiny_checkpoints(kind, tiny, tmp_path, monkeypatch):
         assert (s['frames'], s['motion_frames'], s['size']) == (f1, f2, size)   # resolved from the backend, recorded
         assert (s['dtype'], s['offload'], s['stage1_cfg'], s['stage2_cfg'], s['stage2_steps']) == ('float32', 'none', cfg1, cfg2, 3)
         assert s['guidance']['steps'] == 3 and s['stage1_negative_prompt'] and s['stage2_negative_prompt']
-        monkeypatch.setenv('OPENAI_API_KEY', 'test-key')
-        monkeypatch.setenv('DREAMJOURNEY_CACHE', str(tmp_path/'cache'))
         assert main(['resume', str(out), '--device', 'cpu', '--base-url', server.base_url]) == 0
         assert len(server.requests) >= 2   # the director was asked (scene description, motion prompt or second scene)
     st = json.loads((out/'journey.json').read_text())
